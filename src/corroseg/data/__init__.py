@@ -1,0 +1,1 @@
+"""Challenge data: reading, validation, corruption handling, wells, scaling, augmentation, splits."""

@@ -1,0 +1,400 @@
+"""Read and write the challenge format: folders of ``.npy`` patches and label CSVs.
+
+A dataset directory holds ``x_train/`` (or ``x_train.zip``, or the official
+download's nested ``x_train/images/``), a label CSV ``y_train*.csv``, and optionally
+the same for ``test``. Every problem a user can cause raises
+:class:`~corroseg.errors.CorrosegInputError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from corroseg.atomic import atomic_path
+from corroseg.data.names import format_name, parse_name, sort_key
+from corroseg.errors import CorrosegInputError
+
+PATCH_SIZE = 36
+PATCH_PIXELS = PATCH_SIZE * PATCH_SIZE
+SPLITS = ("train", "test")
+
+
+class LegacyLabelsWarning(UserWarning):
+    """The label file is the early 10290-row release; the organisers' fix was applied."""
+
+
+@dataclass
+class PatchImages:
+    """Patches of one image folder, in numeric (well, patch) order.
+
+    Attributes
+    ----------
+    names : list of str
+        Patch names without extension.
+    wells, patches : ndarray of int
+        Well id and patch number of each patch.
+    images : ndarray, shape (N, 36, 36), float32
+        Raw values, corrupted pixels included.
+    source : Path
+        The folder or zip they were read from.
+    """
+
+    names: list[str]
+    wells: np.ndarray
+    patches: np.ndarray
+    images: np.ndarray
+    source: Path
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def well_ids(self) -> list[int]:
+        """Distinct well ids, ascending."""
+        return sorted(set(self.wells.tolist()))
+
+    def of_well(self, well: int) -> np.ndarray:
+        """The ``(n, 36, 36)`` patches of one well, in patch order."""
+        return self.images[self.wells == well]
+
+    def subset(self, keep: np.ndarray) -> PatchImages:
+        """The patches where the boolean ``keep`` is True."""
+        keep = np.asarray(keep, dtype=bool)
+        return PatchImages(
+            [n for n, k in zip(self.names, keep) if k],
+            self.wells[keep],
+            self.patches[keep],
+            self.images[keep],
+            self.source,
+        )
+
+
+@dataclass
+class Labels:
+    """Masks of a label CSV, in numeric (well, patch) order.
+
+    Attributes
+    ----------
+    names : list of str
+    masks : ndarray, shape (N, 36, 36), uint8 of 0/1
+    source : Path
+    legacy_fixed : bool
+        True if the file was the 10290-row release and the organisers' fix was applied.
+    """
+
+    names: list[str]
+    masks: np.ndarray
+    source: Path
+    legacy_fixed: bool = False
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """Mask of each patch name."""
+        return dict(zip(self.names, self.masks))
+
+
+@dataclass
+class Pairing:
+    """Which images have masks and which masks have images."""
+
+    images_without_masks: list[str] = field(default_factory=list)
+    masks_without_images: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Split:
+    """One split (train or test) of a dataset: images, and masks aligned to them where present.
+
+    ``masks`` is None without a label file. With one, images that have no mask
+    are dropped (training uses pairs only) and both lists of orphans are kept in
+    ``pairing``.
+    """
+
+    images: PatchImages
+    masks: np.ndarray | None
+    labels_source: Path | None
+    pairing: Pairing
+    legacy_fixed: bool = False
+
+
+# ---------------------------------------------------------------- images
+
+
+def find_image_source(path: str | Path, split: str = "train") -> Path:
+    """Locate the image folder or zip of ``split`` in a dataset directory.
+
+    ``path`` may also be the image folder or zip itself.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CorrosegInputError(path, "no such file or folder")
+    if path.is_file():
+        if path.suffix.lower() != ".zip":
+            raise CorrosegInputError(path, "expected a dataset folder, an image folder or a .zip")
+        return path
+    for candidate in (path / f"x_{split}", path / f"x_{split}.zip"):
+        if candidate.exists():
+            return candidate
+    if _npy_files(path) or (path / "images").is_dir():
+        return path
+    raise CorrosegInputError(path, f"no x_{split}/ folder, x_{split}.zip or .npy patches found")
+
+
+def _npy_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix == ".npy" and not p.name.startswith("."))
+
+
+def _iter_npy(source: Path) -> Iterator[tuple[str, str, bytes | Path]]:
+    """(display path, file name, bytes or path) of every .npy in a folder or zip."""
+    if source.is_file():
+        try:
+            archive = zipfile.ZipFile(source)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise CorrosegInputError(source, f"not a readable zip file ({exc})") from None
+        with archive:
+            for info in archive.infolist():
+                name = info.filename.rsplit("/", 1)[-1]
+                if info.is_dir() or not name.endswith(".npy") or "__MACOSX" in info.filename:
+                    continue
+                if name.startswith("."):
+                    continue
+                yield f"{source}:{info.filename}", name, archive.read(info)
+        return
+    files = _npy_files(source)
+    if not files and (source / "images").is_dir():
+        files = _npy_files(source / "images")
+    for file in files:
+        yield str(file), file.name, file
+
+
+def _load_patch(display: str, content: bytes | Path) -> np.ndarray:
+    try:
+        raw = io.BytesIO(content) if isinstance(content, bytes) else content
+        array = np.load(raw, allow_pickle=False)
+    except Exception as exc:  # numpy raises many kinds for truncated or foreign files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CorrosegInputError(display, f"unreadable .npy file ({reason})") from None
+    if not isinstance(array, np.ndarray):
+        raise CorrosegInputError(display, "not a single .npy array")
+    if array.shape != (PATCH_SIZE, PATCH_SIZE):
+        raise CorrosegInputError(
+            display, f"shape {array.shape}, expected ({PATCH_SIZE}, {PATCH_SIZE})"
+        )
+    if array.dtype.kind != "f":
+        raise CorrosegInputError(display, f"dtype {array.dtype}, expected float32")
+    return array.astype(np.float32, copy=False)
+
+
+def read_images(path: str | Path, split: str = "train") -> PatchImages:
+    """Read every patch of a split, validating names, shapes, dtypes and numbering.
+
+    Parameters
+    ----------
+    path : str or Path
+        Dataset directory, image folder (flat or with ``images/`` inside) or zip.
+    split : {"train", "test"}
+        Which split to look for in a dataset directory.
+    """
+    source = find_image_source(path, split)
+    loaded: dict[str, np.ndarray] = {}
+    for display, file_name, content in _iter_npy(source):
+        name = file_name[:-4]
+        if parse_name(name) is None:
+            raise CorrosegInputError(display, "file name is not well_{w}_patch_{p}.npy")
+        if name in loaded:
+            raise CorrosegInputError(display, f"duplicate patch name {name}")
+        loaded[name] = _load_patch(display, content)
+    if not loaded:
+        raise CorrosegInputError(source, "no well_{w}_patch_{p}.npy files")
+    names = sorted(loaded, key=sort_key)
+    parsed = [parse_name(n) for n in names]
+    wells = np.array([p.well for p in parsed], dtype=np.int64)
+    patches = np.array([p.patch for p in parsed], dtype=np.int64)
+    _check_contiguous(source, wells, patches)
+    images = np.stack([loaded[n] for n in names])
+    return PatchImages(names, wells, patches, images, source)
+
+
+def _check_contiguous(source: Path, wells: np.ndarray, patches: np.ndarray) -> None:
+    for well in np.unique(wells):
+        numbers = patches[wells == well]
+        expected = np.arange(len(numbers))
+        if not np.array_equal(numbers, expected):
+            missing = sorted(set(range(int(numbers.max()) + 1)) - set(numbers.tolist()))
+            shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
+            raise CorrosegInputError(
+                source, f"well {well}: patch numbers have gaps (missing {shown})"
+            )
+
+
+# ---------------------------------------------------------------- labels
+
+
+def find_label_file(path: str | Path, split: str = "train") -> Path | None:
+    """The ``y_{split}*.csv`` of a dataset directory, or None if there is none."""
+    path = Path(path)
+    if path.is_file():
+        return path if path.suffix.lower() == ".csv" else None
+    if not path.is_dir():
+        return None
+    found = sorted(path.glob(f"y_{split}*.csv"))
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise CorrosegInputError(path, f"several label files for {split}: {names}")
+    return found[0] if found else None
+
+
+def read_labels(path: str | Path) -> Labels:
+    """Read and validate a label (or submission) CSV.
+
+    Rows are looked up by name, never by order. The legacy 10290-row release is
+    detected and fixed with a :class:`LegacyLabelsWarning`.
+    """
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, index_col=0, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise CorrosegInputError(path, "no such file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise CorrosegInputError(path, f"not a readable CSV ({reason})") from None
+    if frame.shape[1] != PATCH_PIXELS:
+        raise CorrosegInputError(
+            path, f"{frame.shape[1]} mask columns, expected {PATCH_PIXELS} (36x36 row-major)"
+        )
+    names = [str(n) for n in frame.index]
+    bad = next((n for n in names if parse_name(n) is None), None)
+    if bad is not None:
+        raise CorrosegInputError(path, f"row name {bad!r} is not well_{{w}}_patch_{{p}}")
+    duplicated = frame.index[frame.index.duplicated()]
+    if len(duplicated):
+        raise CorrosegInputError(path, f"duplicate row name {duplicated[0]}")
+    values = frame.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    if np.isnan(values).any():
+        row, col = np.argwhere(np.isnan(values))[0]
+        cell = frame.iat[row, col]
+        raise CorrosegInputError(
+            path, f"non-numeric value {cell!r} in row {names[row]}, column {frame.columns[col]}"
+        )
+    binary = (values == 0) | (values == 1)
+    if not binary.all():
+        row, col = np.argwhere(~binary)[0]
+        raise CorrosegInputError(
+            path,
+            f"non-binary value {values[row, col]:g} in row {names[row]}, "
+            f"column {frame.columns[col]} (masks are 0/1)",
+        )
+    masks = values.astype(np.uint8).reshape(-1, PATCH_SIZE, PATCH_SIZE)
+    by_name = dict(zip(names, masks))
+    legacy = is_legacy_release(names)
+    if legacy:
+        by_name = fix_legacy_release(by_name)
+        warnings.warn(
+            f"{path}: early {len(names)}-row label release detected; applied the organisers' "
+            "fix (dropped well_0 and well_1_patch_0..449, renumbered well_1_patch_450.. to 0..)",
+            LegacyLabelsWarning,
+            stacklevel=2,
+        )
+    ordered = sorted(by_name, key=sort_key)
+    stacked = (
+        np.stack([by_name[n] for n in ordered])
+        if ordered
+        else np.zeros((0, PATCH_SIZE, PATCH_SIZE), np.uint8)
+    )
+    return Labels(ordered, stacked, path, legacy_fixed=legacy)
+
+
+LEGACY_WELL1_OFFSET = 450
+
+
+def is_legacy_release(names: Iterable[str]) -> bool:
+    """True for the early release: masks for a ``well_0`` and 450 extra ``well_1`` patches."""
+    parsed = [parse_name(n) for n in names]
+    has_well0 = any(p.well == 0 for p in parsed)
+    well1 = [p.patch for p in parsed if p.well == 1]
+    return has_well0 and bool(well1) and max(well1) >= LEGACY_WELL1_OFFSET
+
+
+def fix_legacy_release(masks: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The organisers' fix: drop ``well_0_*`` and ``well_1_patch_0..449``, renumber the rest."""
+    fixed: dict[str, np.ndarray] = {}
+    for name, mask in masks.items():
+        well, patch = parse_name(name)
+        if well == 0:
+            continue
+        if well == 1:
+            if patch < LEGACY_WELL1_OFFSET:
+                continue
+            name = format_name(1, patch - LEGACY_WELL1_OFFSET)
+        fixed[name] = mask
+    return fixed
+
+
+# ---------------------------------------------------------------- datasets
+
+
+def pair(images: PatchImages, labels: Labels) -> tuple[PatchImages, np.ndarray, Pairing]:
+    """Keep the images that have a mask; report orphans on both sides."""
+    by_name = labels.as_dict()
+    image_names = set(images.names)
+    has_mask = np.array([n in by_name for n in images.names], dtype=bool)
+    pairing = Pairing(
+        images_without_masks=[n for n, k in zip(images.names, has_mask) if not k],
+        masks_without_images=[n for n in labels.names if n not in image_names],
+    )
+    paired = images.subset(has_mask)
+    masks = (
+        np.stack([by_name[n] for n in paired.names])
+        if len(paired)
+        else np.zeros((0, PATCH_SIZE, PATCH_SIZE), np.uint8)
+    )
+    return paired, masks, pairing
+
+
+def load_split(path: str | Path, split: str = "train") -> Split:
+    """Images of a split and, if a label CSV is there, the masks paired with them."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}")
+    images = read_images(path, split)
+    label_file = find_label_file(path, split) if Path(path).is_dir() else None
+    if label_file is None:
+        return Split(images, None, None, Pairing())
+    labels = read_labels(label_file)
+    paired, masks, pairing = pair(images, labels)
+    return Split(paired, masks, label_file, pairing, labels.legacy_fixed)
+
+
+# ---------------------------------------------------------------- submissions
+
+
+def write_submission(path: str | Path, names: Iterable[str], masks: np.ndarray) -> Path:
+    """Write masks in the challenge CSV layout (index = patch name, 1296 int columns).
+
+    Rows are written in numeric (well, patch) order. The file appears only when
+    complete.
+    """
+    names = list(names)
+    masks = np.asarray(masks)
+    if masks.shape != (len(names), PATCH_SIZE, PATCH_SIZE):
+        raise ValueError(f"masks shape {masks.shape} does not match {len(names)} names")
+    if not np.isin(masks, (0, 1)).all():
+        raise ValueError("masks must be 0/1")
+    order = sorted(range(len(names)), key=lambda i: sort_key(names[i]))
+    frame = pd.DataFrame(
+        masks[order].reshape(len(names), PATCH_PIXELS).astype(np.int64),
+        index=[names[i] for i in order],
+        columns=[str(k) for k in range(PATCH_PIXELS)],
+    )
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp)
+    return path

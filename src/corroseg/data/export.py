@@ -1,0 +1,47 @@
+"""Turn challenge patches into whole-well ``.npz`` files."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from rich.progress import track
+
+from corroseg.data.challenge import find_label_file, read_images, read_labels
+from corroseg.data.wells import Well, WidthOverride, assemble, resolve_width, save_well
+
+
+def export_wells(
+    data: str | Path,
+    out: str | Path,
+    split: str = "train",
+    widths: WidthOverride | None = None,
+    progress: bool = False,
+) -> list[Path]:
+    """Write ``well_{w}.npz`` for every well of a split, with its mask where labelled.
+
+    Every image is kept; a well is written with a mask only if all of its patches
+    have one (a warning names the wells that are not fully labelled).
+    """
+    images = read_images(data, split)
+    label_file = find_label_file(data, split) if Path(data).is_dir() else None
+    by_name = read_labels(label_file).as_dict() if label_file else {}
+    out = Path(out)
+    written, partly_labelled = [], []
+    for well in track(images.well_ids(), description="rebuilding wells", disable=not progress):
+        rows = np.flatnonzero(images.wells == well)
+        patches = images.images[rows]
+        width, _ = resolve_width(well, patches, widths)
+        names = [images.names[i] for i in rows]
+        mask = None
+        if by_name and all(n in by_name for n in names):
+            mask = assemble(np.stack([by_name[n] for n in names]), width)
+        elif by_name:
+            partly_labelled.append(well)
+        path = out / f"well_{well}.npz"
+        save_well(path, Well(assemble(patches, width), mask, name=f"{split} well {well}"))
+        written.append(path)
+    if partly_labelled:
+        warnings.warn(f"{label_file}: wells {partly_labelled} are not fully labelled; written without masks")
+    return written

@@ -1,0 +1,41 @@
+"""Patch names of the challenge format: ``well_{w}_patch_{p}``."""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+_NAME = re.compile(r"^well_(\d+)_patch_(\d+)$")
+
+
+class PatchName(NamedTuple):
+    """Well id and patch number of one patch."""
+
+    well: int
+    patch: int
+
+    def __str__(self) -> str:
+        return format_name(self.well, self.patch)
+
+
+def parse_name(name: str) -> PatchName | None:
+    """Parse ``well_3_patch_17`` (optionally ending in ``.npy``); None if it does not match."""
+    if name.endswith(".npy"):
+        name = name[:-4]
+    match = _NAME.match(name)
+    if match is None:
+        return None
+    return PatchName(int(match.group(1)), int(match.group(2)))
+
+
+def format_name(well: int, patch: int) -> str:
+    """The challenge name of a patch, without extension."""
+    return f"well_{well}_patch_{patch}"
+
+
+def sort_key(name: str) -> tuple[int, int]:
+    """Numeric (well, patch) order, so that ``patch_10`` follows ``patch_9``."""
+    parsed = parse_name(name)
+    if parsed is None:
+        raise ValueError(f"not a patch name: {name!r}")
+    return parsed.well, parsed.patch

@@ -1,0 +1,229 @@
+"""Whole wells: rebuild a well image from its patches, cut it back, save it as ``.npz``.
+
+Layouts of the challenge (see ``../shared/data/challenge/README.md``):
+
+* 36 px wide: patch ``p`` is rows ``36p .. 36p+35``.
+* 72 px wide: patch ``2r`` is columns 0-35 and patch ``2r+1`` columns 36-71 of
+  depth block ``r``.
+
+The width is inferred from the data: under the right layout the seams between
+patches (depth seam between consecutive blocks, azimuth seam between halves and
+the wrap-around from the last column to the first) are as smooth as the inside of
+a patch; under the wrong layout they join pixels that were never neighbours.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from corroseg.atomic import atomic_path
+from corroseg.data.challenge import PATCH_SIZE
+from corroseg.data.corruption import corrupted_pixels
+from corroseg.errors import CorrosegInputError
+
+WIDTHS = (36, 72)
+
+
+def _median_step(a: np.ndarray, b: np.ndarray) -> float:
+    """Median absolute difference between two arrays of neighbour pixels, NaN ignored."""
+    diff = np.abs(a - b)
+    diff = diff[np.isfinite(diff)]
+    return float(np.median(diff)) if diff.size else float("nan")
+
+
+def layout_scores(patches: np.ndarray) -> dict[int, float]:
+    """Seam roughness of each candidate width, relative to the roughness inside patches.
+
+    A score near 2 means both the depth seam and the azimuth seams look like the
+    inside of a patch; the wrong layout scores clearly higher. A width whose
+    layout is impossible (72 with an odd number of patches) is left out.
+
+    Parameters
+    ----------
+    patches : ndarray, shape (N, 36, 36)
+        The patches of one well in patch order, raw values.
+    """
+    p = np.where(corrupted_pixels(patches), np.nan, patches).astype(np.float64)
+    inner_depth = _median_step(p[:, 1:, :], p[:, :-1, :])
+    inner_azimuth = _median_step(p[:, :, 1:], p[:, :, :-1])
+
+    def score(depth_seam: float, azimuth_seams: list[float]) -> float:
+        terms = []
+        if np.isfinite(depth_seam):
+            terms.append(depth_seam / inner_depth)
+        azimuth = [s for s in azimuth_seams if np.isfinite(s)]
+        if azimuth:
+            terms.append(float(np.mean(azimuth)) / inner_azimuth)
+        return float(np.sum(terms)) if terms else float("nan")
+
+    scores = {}
+    depth36 = _median_step(p[1:, 0, :], p[:-1, -1, :]) if len(p) > 1 else float("nan")
+    scores[36] = score(depth36, [_median_step(p[:, :, 0], p[:, :, -1])])
+    if len(p) % 2 == 0:
+        left, right = p[0::2], p[1::2]
+        depth72 = (
+            _median_step(
+                np.concatenate([left[1:, 0], right[1:, 0]]),
+                np.concatenate([left[:-1, -1], right[:-1, -1]]),
+            )
+            if len(left) > 1
+            else float("nan")
+        )
+        scores[72] = score(
+            depth72,
+            [_median_step(left[:, :, -1], right[:, :, 0]), _median_step(right[:, :, -1], left[:, :, 0])],
+        )
+        if len(left) == 1:  # one block: compare azimuth seams only, on equal terms
+            scores[36] = score(float("nan"), [_median_step(p[:, :, 0], p[:, :, -1])])
+    return scores
+
+
+def infer_width(patches: np.ndarray) -> int:
+    """36 or 72: the layout under which the seams between patches are smoothest."""
+    scores = {w: s for w, s in layout_scores(patches).items() if np.isfinite(s)}
+    if not scores:
+        return 36
+    return min(scores, key=scores.get)
+
+
+WidthOverride = Mapping[int | None, int]
+"""Well id -> width; the key None applies to every well."""
+
+
+def resolve_width(well: int, patches: np.ndarray, widths: WidthOverride | None = None) -> tuple[int, bool]:
+    """Width of a well: the override if one applies, else the inferred one.
+
+    Returns the width and whether it came from the override.
+    """
+    forced = (widths or {}).get(well, (widths or {}).get(None))
+    if forced is None:
+        return infer_width(patches), False
+    if forced not in WIDTHS:
+        raise ValueError(f"well {well}: width must be one of {WIDTHS}, got {forced}")
+    if forced == 72 and len(patches) % 2:
+        raise ValueError(f"well {well} has {len(patches)} patches: it cannot be 72 px wide")
+    return int(forced), True
+
+
+def assemble(patches: np.ndarray, width: int) -> np.ndarray:
+    """Rebuild a well image ``(rows, width)`` from its patches ``(N, 36, 36)``."""
+    patches = np.asarray(patches)
+    if width not in WIDTHS:
+        raise ValueError(f"width must be one of {WIDTHS}, got {width}")
+    per_block = width // PATCH_SIZE
+    if len(patches) % per_block:
+        raise ValueError(f"{len(patches)} patches cannot fill blocks {width} px wide")
+    blocks = patches.reshape(-1, per_block, PATCH_SIZE, PATCH_SIZE)
+    return blocks.transpose(0, 2, 1, 3).reshape(-1, width)
+
+
+def cut(image: np.ndarray) -> np.ndarray:
+    """Cut a well image ``(rows, 36 or 72)`` back into patches in challenge order."""
+    image = np.asarray(image)
+    rows, width = image.shape
+    if width not in WIDTHS:
+        raise ValueError(f"well width must be one of {WIDTHS}, got {width}")
+    if rows % PATCH_SIZE:
+        raise ValueError(f"well height {rows} is not a multiple of {PATCH_SIZE}")
+    per_block = width // PATCH_SIZE
+    blocks = image.reshape(rows // PATCH_SIZE, PATCH_SIZE, per_block, PATCH_SIZE)
+    return blocks.transpose(0, 2, 1, 3).reshape(-1, PATCH_SIZE, PATCH_SIZE)
+
+
+@dataclass
+class Well:
+    """A whole well image and, optionally, its corrosion mask and depth axis.
+
+    Attributes
+    ----------
+    image : ndarray, shape (rows, width), float32
+        Wall-thickness deviation, rows = depth, columns = azimuth (wrapping around).
+    mask : ndarray of uint8 or None
+        1 = corrosion, same shape as ``image``.
+    depth_start, depth_step : float
+        Depth of the first row and between rows; defaults count rows.
+    depth_unit : str
+    name : str
+    """
+
+    image: np.ndarray
+    mask: np.ndarray | None = None
+    depth_start: float = 0.0
+    depth_step: float = 1.0
+    depth_unit: str = "row"
+    name: str = ""
+
+    def __post_init__(self):
+        self.image = np.asarray(self.image, dtype=np.float32)
+        if self.image.ndim != 2:
+            raise ValueError(f"well image must be 2-D, got shape {self.image.shape}")
+        if self.mask is not None:
+            self.mask = np.asarray(self.mask).astype(np.uint8)
+            if self.mask.shape != self.image.shape:
+                raise ValueError(f"mask shape {self.mask.shape} != image shape {self.image.shape}")
+
+    @property
+    def width(self) -> int:
+        return self.image.shape[1]
+
+    def depths(self) -> np.ndarray:
+        """Depth of every row."""
+        return self.depth_start + self.depth_step * np.arange(self.image.shape[0])
+
+    def patches(self) -> np.ndarray:
+        """The image cut into challenge patches."""
+        return cut(self.image)
+
+    def mask_patches(self) -> np.ndarray | None:
+        """The mask cut into challenge patches, if there is one."""
+        return None if self.mask is None else cut(self.mask)
+
+
+def save_well(path: str | Path, well: Well) -> Path:
+    """Write a well to ``.npz`` (atomically)."""
+    path = Path(path)
+    arrays = {
+        "image": well.image,
+        "depth_start": np.float64(well.depth_start),
+        "depth_step": np.float64(well.depth_step),
+        "depth_unit": np.str_(well.depth_unit),
+        "name": np.str_(well.name),
+    }
+    if well.mask is not None:
+        arrays["mask"] = well.mask
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, **arrays)
+    return path
+
+
+def load_well(path: str | Path) -> Well:
+    """Read a well ``.npz``; a missing ``image`` or a bad shape names the file."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise CorrosegInputError(path, "no such file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise CorrosegInputError(path, f"unreadable .npz file ({exc})") from None
+    if "image" not in arrays:
+        raise CorrosegInputError(path, "no 'image' array in the .npz")
+    image = arrays["image"]
+    if image.ndim != 2 or image.dtype.kind != "f":
+        raise CorrosegInputError(path, f"image must be a 2-D float array, got {image.dtype} {image.shape}")
+    mask = arrays.get("mask")
+    if mask is not None and (mask.shape != image.shape or not np.isin(mask, (0, 1)).all()):
+        raise CorrosegInputError(path, "mask must be 0/1 with the image's shape")
+    return Well(
+        image=image,
+        mask=mask,
+        depth_start=float(arrays.get("depth_start", 0.0)),
+        depth_step=float(arrays.get("depth_step", 1.0)),
+        depth_unit=str(arrays.get("depth_unit", "row")),
+        name=str(arrays.get("name", path.stem)),
+    )

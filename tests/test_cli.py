@@ -1,0 +1,72 @@
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from corroseg.cli import app
+from corroseg.data.wells import load_well
+
+runner = CliRunner()
+
+
+def test_every_command_has_help():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("inspect", "wells", "demo"):
+        sub = runner.invoke(app, [command, "--help"])
+        assert sub.exit_code == 0 and "Usage" in sub.output
+
+
+def test_inspect_json(dataset):
+    np.save(dataset / "x_train" / "well_3_patch_0.npy", np.full((36, 36), -999.25, np.float32))
+    result = runner.invoke(app, ["inspect", str(dataset), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["patches"] == 25
+    assert summary["corrupted_patches"] == 1
+    assert summary["wells"]["3"] == {
+        **summary["wells"]["3"], "patches": 6, "width": 72, "corrupted_patches": 1, "fully_corrupted_patches": 1,
+    }
+    assert summary["labels"]["paired"] == 25
+    assert 0 < summary["labels"]["corroded_pixel_fraction"] < 0.2
+    assert summary["splits"]["x_test"]["patches"] == 7 and summary["splits"]["x_test"]["labels"] is None
+
+
+def test_inspect_human_output_and_width_override(dataset):
+    result = runner.invoke(app, ["inspect", str(dataset / "x_train"), "--width", "1=36"])
+    assert result.exit_code == 0, result.output
+    assert "25 patches in 4 wells" in result.output and "(set)" in result.output
+
+
+def test_inspect_well_file(dataset, tmp_path):
+    result = runner.invoke(app, ["wells", str(dataset), "--out", str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    well = load_well(tmp_path / "w" / "well_1.npz")
+    assert well.image.shape == (144, 72) and well.mask is not None
+    summary = json.loads(runner.invoke(app, ["inspect", str(tmp_path / "w" / "well_1.npz"), "--json"]).stdout)
+    assert summary["kind"] == "well" and summary["rows"] == 144 and summary["width"] == 72
+
+
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (lambda d: (d / "x_train" / "well_2_patch_1.npy").write_bytes(b"\x93NUMPY"), "unreadable .npy"),
+        (lambda d: (d / "x_train" / "well_2_patch_3.npy").unlink(), "gaps"),
+        (lambda d: (d / "y_train.csv").write_text("a,b\nwell_1_patch_0,1\n"), "mask columns"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(dataset, breakage, message):
+    breakage(dataset)
+    result = runner.invoke(app, ["inspect", str(dataset)])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1
+
+
+def test_bad_width_option_exit_2(dataset):
+    result = runner.invoke(app, ["inspect", str(dataset), "--width", "48"])
+    assert result.exit_code == 2 and "36 or 72" in result.output
+    odd = runner.invoke(app, ["inspect", str(dataset), "--width", "4=72"])
+    assert odd.exit_code == 2 and "cannot be 72" in odd.output

@@ -70,3 +70,11 @@ def test_bad_width_option_exit_2(dataset):
     assert result.exit_code == 2 and "36 or 72" in result.output
     odd = runner.invoke(app, ["inspect", str(dataset), "--width", "4=72"])
     assert odd.exit_code == 2 and "cannot be 72" in odd.output
+
+
+def test_unwritable_output_is_one_line_exit_2(dataset, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = runner.invoke(app, ["wells", str(dataset), "--out", str(blocker / "sub")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert str(blocker) in result.output

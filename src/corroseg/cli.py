@@ -40,6 +40,10 @@ def user_errors(command):
             except CorrosegInputError as exc:
                 err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
                 raise typer.Exit(2) from None
+            except OSError as exc:  # permissions, full disk, a file where a folder should be
+                where = exc.filename or "corroseg"
+                err_console.print(f"[red]error:[/] {where}: {exc.strerror or exc}", highlight=False, soft_wrap=True)
+                raise typer.Exit(2) from None
 
     return wrapper
 
@@ -156,6 +160,28 @@ def wells(
 
     written = export_wells(data, out, split=split, widths=parse_widths(width), progress=True)
     console.print(f"wrote {len(written)} wells to {out}")
+
+
+@app.command()
+@user_errors
+def models(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list.")] = False):
+    """Architectures: parameters and forward FLOPs per 36x36 patch."""
+    from dataclasses import asdict
+
+    from corroseg.models import available, describe
+
+    cards = [describe(name) for name in available()]
+    if as_json:
+        print(json.dumps([asdict(card) for card in cards], indent=2))
+        return
+    table = Table(title="architectures (corroseg.models.create(name, **options))")
+    for column, justify in (("name", "left"), ("parameters", "right"), ("GFLOPs/patch", "right"),
+                            ("taller inputs", "center"), ("what it is", "left")):
+        table.add_column(column, justify=justify)
+    for card in cards:
+        table.add_row(card.name, f"{card.parameters:,}", f"{card.flops_per_patch / 1e9:.3f}",
+                      "yes" if card.taller_inputs else "no", card.summary)
+    console.print(table)
 
 
 @app.command()

@@ -1,0 +1,142 @@
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from corroseg.cli import app
+from corroseg.errors import CorrosegInputError
+from corroseg.models import available, create, describe
+from corroseg.models.corroseg_unet import blocks_to_unfreeze
+from corroseg.models.resnet import ResNet50, load_pretrained
+
+# small option sets keep the tests fast; defaults are covered by `describe` on the meta device
+SMALL = {"sadd_unet": {"width": 4}}
+PAPER_MODELS = {"baseline_cnn", "fcn_transpose", "fcn_bilinear", "sadd_unet", "xscat_unet", "corroseg"}
+
+
+def test_registry_has_every_paper_model():
+    assert PAPER_MODELS <= set(available())
+    with pytest.raises(ValueError, match="unknown model"):
+        create("unet9000")
+    with pytest.raises(ValueError, match="corroseg"):
+        create("corroseg", colour="blue")
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_MODELS))
+def test_forward_and_backward_on_patches_and_strips(name):
+    torch.manual_seed(0)
+    model = create(name, **SMALL.get(name, {}))
+    x = torch.randn(2, 1, 36, 36)
+    y = model(x)
+    assert y.shape == (2, 1, 36, 36)
+    y.mean().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+    strip = torch.randn(1, 1, 360, 36)
+    if describe(name).taller_inputs:
+        model.eval()
+        assert model(strip).shape == (1, 1, 360, 36)
+    else:
+        with pytest.raises(ValueError):
+            model(strip)
+
+
+def test_model_cards_count_parameters_and_flops():
+    cards = {name: describe(name) for name in PAPER_MODELS}
+    assert cards["baseline_cnn"].parameters == sum(p.numel() for p in create("baseline_cnn").parameters())
+    # baseline: 128*26*26 -> 100 -> 1296 dense layers dominate
+    assert cards["baseline_cnn"].parameters == 8_882_036
+    assert cards["xscat_unet"].parameters < cards["fcn_bilinear"].parameters < cards["corroseg"].parameters
+    assert cards["sadd_unet"].flops_per_patch > 100 * cards["corroseg"].flops_per_patch / 2
+    for card in cards.values():
+        assert card.flops_per_patch > 0 and card.summary
+
+
+def test_baseline_is_the_challenge_benchmark():
+    model = create("baseline_cnn")
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [8, 16, 32, 64, 128]
+    assert all(c.padding == (0, 0) and c.kernel_size == (3, 3) for c in convs)
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in linears] == [(128 * 26 * 26, 100), (100, 1296)]
+
+
+def test_corroseg_options():
+    for skip in ("add", "cat"):
+        for dropout in ("none", "low", "high"):
+            model = create("corroseg", skip=skip, dropout=dropout, decoder_bn=skip == "cat")
+            assert model(torch.randn(1, 1, 36, 36)).shape == (1, 1, 36, 36)
+    drops = {m.p for m in create("corroseg", dropout="high").modules() if isinstance(m, torch.nn.Dropout2d)}
+    assert drops == {0.2, 0.3}
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in create("corroseg", decoder_bn=False).decoder.modules())
+    with pytest.raises(ValueError, match="skip"):
+        create("corroseg", skip="mul")
+
+
+def test_resnet50_matches_torchvision_layout():
+    reference = ResNet50(in_channels=3, num_classes=1000)
+    state = reference.state_dict()
+    assert len(state) == 320
+    assert sum(p.numel() for p in reference.parameters()) == 25_557_032  # torchvision resnet50
+    for key in ("conv1.weight", "bn1.running_var", "layer1.0.downsample.0.weight",
+                "layer1.0.downsample.1.num_batches_tracked", "layer3.5.bn3.weight",
+                "layer4.2.conv3.weight", "fc.weight", "fc.bias"):
+        assert key in state
+    shapes = [tuple(f.shape[1:]) for f in ResNet50().features(torch.zeros(1, 1, 36, 36))]
+    assert shapes == [(64, 18, 18), (256, 9, 9), (512, 5, 5), (1024, 3, 3), (2048, 2, 2)]
+
+
+def test_pretrained_checkpoint_loads_with_first_conv_summed(tmp_path):
+    torch.manual_seed(1)
+    reference = ResNet50(in_channels=3, num_classes=1000)
+    path = tmp_path / "resnet50.pth"
+    torch.save(reference.state_dict(), path)
+    model = create("corroseg", pretrained=path)
+    encoder = model.encoder.state_dict()
+    torch.testing.assert_close(encoder["conv1.weight"], reference.conv1.weight.sum(1, keepdim=True))
+    torch.testing.assert_close(encoder["layer3.2.conv2.weight"], reference.layer3[2].conv2.weight)
+    torch.testing.assert_close(encoder["bn1.running_mean"], reference.bn1.running_mean)
+    # wrapped checkpoints ({"state_dict": ...}, "module." prefixes) load too
+    torch.save({"state_dict": {f"module.{k}": v for k, v in reference.state_dict().items()}}, tmp_path / "w.ckpt")
+    wrapped = load_pretrained(ResNet50(), tmp_path / "w.ckpt")
+    torch.testing.assert_close(wrapped.conv1.weight, encoder["conv1.weight"])
+
+
+def test_wrong_checkpoint_files_are_named(tmp_path):
+    with pytest.raises(CorrosegInputError, match="no such checkpoint"):
+        create("corroseg", pretrained=tmp_path / "missing.pth")
+    (tmp_path / "junk.pth").write_text("junk")
+    with pytest.raises(CorrosegInputError, match="not a readable PyTorch checkpoint"):
+        create("corroseg", pretrained=tmp_path / "junk.pth")
+    torch.save(torch.nn.Linear(3, 3).state_dict(), tmp_path / "linear.pth")
+    with pytest.raises(CorrosegInputError, match="not a ResNet-50 checkpoint"):
+        create("corroseg", pretrained=tmp_path / "linear.pth")
+    state = ResNet50(3, 1000).state_dict()
+    state["layer2.0.conv1.weight"] = torch.zeros(128, 256, 3, 3)
+    torch.save(state, tmp_path / "shape.pth")
+    with pytest.raises(CorrosegInputError, match="shape of layer2.0.conv1.weight"):
+        create("corroseg", pretrained=tmp_path / "shape.pth")
+
+
+def test_freeze_and_gradual_unfreeze():
+    model = create("corroseg", freeze_encoder=True)
+    assert model.encoder_blocks_trainable() == [False] * 5
+    assert all(p.requires_grad for p in model.decoder.parameters())
+    model.unfreeze_blocks(2)
+    assert model.encoder_blocks_trainable() == [True, True, False, False, False]
+    model(torch.randn(2, 1, 36, 36)).mean().backward()
+    assert model.encoder.layer4[0].conv1.weight.grad is not None
+    assert model.encoder.layer1[0].conv1.weight.grad is None
+    assert [blocks_to_unfreeze(e, every=2) for e in range(0, 14, 2)] == [0, 1, 2, 3, 4, 5, 5]
+
+
+def test_models_cli_json():
+    result = CliRunner().invoke(app, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {row["name"]: row for row in json.loads(result.stdout)}
+    assert PAPER_MODELS <= set(listed)
+    assert listed["corroseg"]["parameters"] > 25_000_000 and listed["corroseg"]["flops_per_patch"] > 1e9
+    human = CliRunner().invoke(app, ["models"])
+    assert human.exit_code == 0 and "xscat_unet" in human.output

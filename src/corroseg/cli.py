@@ -186,6 +186,94 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON 
 
 @app.command()
 @user_errors
+def synth(
+    out: Annotated[Path, typer.Argument(help="Folder to create (x_train/, y_train.csv, x_test/, y_test.csv, wells/).")],
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same dataset.")] = 0,
+    wells: Annotated[Optional[int], typer.Option(help="Train wells (default: the preset's).")] = None,
+    test_wells: Annotated[Optional[int], typer.Option(help="Test wells (default: the preset's).")] = None,
+    preset: Annotated[str, typer.Option(help="default (challenge-sized), small or tiny.")] = "default",
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+):
+    """Write a synthetic dataset in the challenge format, with exact masks and whole wells."""
+    from corroseg.synth.generator import write_dataset
+
+    write_dataset(out, seed=seed, preset=preset, train_wells=wells, test_wells=test_wells,
+                  overwrite=overwrite, progress=True)
+    inspect(out, as_json=False, width=None)
+
+
+def _well_list(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(w) for w in text.split(",") if w.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected comma-separated well numbers") from None
+
+
+@app.command()
+@user_errors
+def realism(
+    synthetic: Annotated[Path, typer.Argument(help="Synthetic dataset (or any dataset) to judge.")],
+    real: Annotated[Path, typer.Argument(help="Real dataset, e.g. ../shared/data/challenge.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    max_patches: Annotated[int, typer.Option(help="Clean patches per side in the two-sample tests.")] = 4000,
+    seed: Annotated[int, typer.Option(help="Sampling and training seed.")] = 0,
+    plots: Annotated[Optional[Path], typer.Option(help="Folder for comparison plots.")] = None,
+    exclude_real: Annotated[str, typer.Option(help="Real wells left out (the false-alarm test).")] = "9,10",
+    real_wells: Annotated[Optional[str], typer.Option(help="Only these real wells, e.g. 1,2,3.")] = None,
+    synthetic_wells: Annotated[Optional[str], typer.Option(help="Only these wells of SYNTHETIC.")] = None,
+    protocol: Annotated[str, typer.Option(help="patches, wells or both (see docs/realism.md).")] = "both",
+):
+    """Compare a synthetic dataset with real images: statistics and two-sample tests."""
+    from corroseg.synth.realism import PROTOCOLS, load_sample
+    from corroseg.synth.realism import realism as judge
+
+    protocols = PROTOCOLS if protocol == "both" else (protocol,)
+    if any(p not in PROTOCOLS for p in protocols):
+        raise typer.BadParameter(f"{protocol!r}: expected patches, wells or both")
+    excluded = _well_list(exclude_real) or []
+    chosen_real = _well_list(real_wells)
+    chosen_synthetic = _well_list(synthetic_wells)
+    with console.status("loading wells"):
+        synthetic_sample = load_sample(synthetic, "synthetic", wells=chosen_synthetic)
+        real_sample = load_sample(real, "real", wells=chosen_real, exclude=excluded)
+    with console.status("training the two-sample classifiers"):
+        try:
+            result = judge(synthetic_sample, real_sample, max_patches=max_patches, seed=seed, protocols=protocols)
+        except ValueError as exc:
+            raise CorrosegInputError(synthetic, str(exc)) from None
+    if plots is not None:
+        from corroseg.report.realism_plots import plot_statistics, plot_wells
+
+        result["plots"] = [
+            str(plot_statistics(synthetic_sample, real_sample, plots / "statistics.png")),
+            str(plot_wells(synthetic, real, plots / "wells.png", real_wells=chosen_real
+                           or [w for w in real_sample.wells if w not in excluded])),
+        ]
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"medians: {len(synthetic_sample.clean)} synthetic vs {len(real_sample.clean)} real clean patches")
+    for column in ("statistic", "synthetic", "real", "difference", ""):
+        table.add_column(column, justify="right")
+    for row in result["statistics"]:
+        table.add_row(row["statistic"], f"{row['synthetic']:.4g}", f"{row['real']:.4g}",
+                      f"{row['relative_difference']:.0%}", "ok" if row["within_tolerance"] else "[red]off[/]")
+    console.print(table)
+    for name, test in result["two_sample_tests"].items():
+        console.print(f"two-sample accuracy ({name} protocol, {result['patches_per_side']} patches a side): "
+                      f"logistic {test['logistic_accuracy']:.3f}, CNN {test['cnn_accuracy']:.3f} "
+                      f"(0.5 = indistinguishable, target <= {result['targets']['accuracy_at_most']})")
+    verdict = "[green]meets[/]" if result["meets_targets"] else "[red]does not meet[/]"
+    console.print(f"{verdict} the realism targets "
+                  f"({result['statistics_within_tolerance']}/{result['statistics_compared']} statistics within 25%)")
+    for plot in result.get("plots", []):
+        console.print(f"plot: {plot}")
+
+
+@app.command()
+@user_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path("demo_out"),
     data: Annotated[Path, typer.Option(help="Dataset to run on.")] = Path("../shared/data/challenge"),

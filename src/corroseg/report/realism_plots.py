@@ -1,0 +1,98 @@
+"""Pictures for the realism comparison: statistic histograms and wells side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from corroseg.atomic import atomic_path  # noqa: E402
+from corroseg.data.challenge import read_images  # noqa: E402
+from corroseg.data.corruption import corrupted_pixels  # noqa: E402
+from corroseg.data.wells import assemble, infer_width  # noqa: E402
+from corroseg.synth.realism import Sample, patch_features  # noqa: E402
+
+
+def plot_statistics(synthetic: Sample, real: Sample, path: str | Path, max_patches: int = 4000) -> Path:
+    """Histogram of every per-patch statistic, synthetic over real."""
+    rng = np.random.default_rng(0)
+
+    def subsample(x):
+        return x if len(x) <= max_patches else x[rng.choice(len(x), max_patches, replace=False)]
+
+    fs, fr = patch_features(subsample(synthetic.clean)), patch_features(subsample(real.clean))
+    names = list(fs)
+    columns = 4
+    fig, axes = plt.subplots(int(np.ceil(len(names) / columns)), columns, figsize=(4 * columns, 2.6 * np.ceil(len(names) / columns)))
+    for ax, name in zip(axes.ravel(), names):
+        both = np.concatenate([fs[name], fr[name]])
+        lo, hi = np.percentile(both, [1, 99])
+        bins = np.linspace(lo, hi, 40)
+        ax.hist(fr[name], bins=bins, alpha=0.55, density=True, label=real.label, color="tab:blue")
+        ax.hist(fs[name], bins=bins, alpha=0.55, density=True, label=synthetic.label, color="tab:orange")
+        ax.axvline(np.median(fr[name]), color="tab:blue", lw=1)
+        ax.axvline(np.median(fs[name]), color="tab:orange", lw=1)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    axes.ravel()[0].legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _segments(path: str | Path, wells: list[int] | None, count: int, rows: int, seed: int):
+    images = read_images(path)
+    chosen = wells or images.well_ids()
+    rng = np.random.default_rng(seed)
+    picks = [w for w in chosen if w in images.well_ids()][:count]
+    out = []
+    for well in picks:
+        patches = images.of_well(well)
+        image = assemble(patches, infer_width(patches))
+        start = int(rng.integers(0, max(1, image.shape[0] - rows)))
+        segment = np.where(corrupted_pixels(image), np.nan, image)[start : start + rows]
+        out.append((well, start, segment))
+    return out
+
+
+def plot_wells(
+    synthetic_path: str | Path,
+    real_path: str | Path,
+    path: str | Path,
+    real_wells: list[int] | None = None,
+    count: int = 6,
+    rows: int = 600,
+    seed: int = 0,
+) -> Path:
+    """Segments of real wells (top row) and synthetic wells (bottom row), same colour scale."""
+    real = _segments(real_path, real_wells, count, rows, seed)
+    synthetic = _segments(synthetic_path, None, count, rows, seed)
+    columns = max(len(real), len(synthetic))
+    fig, axes = plt.subplots(2, columns, figsize=(1.9 * columns, 9), squeeze=False)
+    for r, (label, segments) in enumerate((("real", real), ("synthetic", synthetic))):
+        for c in range(columns):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            if c >= len(segments):
+                ax.axis("off")
+                continue
+            well, start, segment = segments[c]
+            ax.imshow(segment, cmap="seismic", vmin=-0.08, vmax=0.08, aspect="auto", interpolation="nearest")
+            ax.set_title(f"{label} {well}\nrows {start}-{start + len(segment)}", fontsize=8)
+            ax.tick_params(labelsize=6)
+    fig.suptitle("wall-thickness deviation (in), seismic scale +/-0.08; white = corrupted", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=70)
+    plt.close(fig)
+    return path

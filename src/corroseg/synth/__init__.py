@@ -1,0 +1,1 @@
+"""Synthetic wells with exact masks: backgrounds, defects, telemetry faults, realism tests."""

@@ -1,0 +1,255 @@
+"""Synthetic wells and datasets in the challenge format, deterministic for a seed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rich.progress import Progress
+
+from corroseg.data.challenge import PATCH_SIZE, write_submission
+from corroseg.data.names import format_name
+from corroseg.data.wells import Well, cut, save_well
+from corroseg.errors import CorrosegInputError
+from corroseg.synth.backgrounds import collar, joint_texture, sensor_noise, streaks
+from corroseg.synth.defects import WELL_KINDS, plant_defects
+from corroseg.synth.faults import add_faults
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Knobs of a synthetic dataset.
+
+    Rows are drawn log-uniformly in ``rows``; ``kind_weights`` follow
+    ``WELL_KINDS``; ``background_std`` is the per-well texture level (in),
+    ``noise_std`` the sensor noise level.
+    """
+
+    name: str
+    train_wells: int
+    test_wells: int
+    rows: tuple[int, int]
+    width_72_share: float = 0.5
+    rows_72_factor: float = 0.4
+    rows_defect_free_factor: float = 0.3
+    kind_weights: tuple[float, ...] = (0.27, 0.15, 0.25, 0.15, 0.06, 0.12)
+    joint_rows: tuple[int, int] = (250, 450)
+    background_std: tuple[float, float] = (0.009, 0.016)
+    noise_std: tuple[float, float] = (0.0007, 0.0025)
+    train_fault_rate: float = 0.035
+    test_fault_rate: float = 0.07
+    minus_999_share: float = 0.3
+
+
+PRESETS = {
+    "default": Preset("default", train_wells=15, test_wells=5, rows=(1_500, 60_000)),
+    "small": Preset("small", train_wells=8, test_wells=3, rows=(720, 3_600)),
+    "tiny": Preset("tiny", train_wells=4, test_wells=2, rows=(216, 432)),
+}
+
+
+@dataclass
+class SynthWell:
+    """A generated well and how it was made."""
+
+    well: Well
+    kind: str
+    touched_patches: np.ndarray
+    loss: np.ndarray | None = None  # metal loss (in) of every pixel, before re-centring
+    collars: list[int] = field(default_factory=list)
+    defects: list[dict] = field(default_factory=list)
+
+
+def joint_length(rng: np.random.Generator, typical: float) -> int:
+    """Rows of the next joint: near the well's typical length, now and then a short
+    pup joint or a long one (real collar spacing: 160-670 rows, median about 340)."""
+    draw = rng.random()
+    if draw < 0.1:
+        return int(rng.integers(160, 250))
+    if draw < 0.2:
+        return int(rng.integers(450, 670))
+    return int(typical * rng.uniform(0.93, 1.07))
+
+
+def recentre_rows(image: np.ndarray) -> np.ndarray:
+    """Every row minus its mean: values become deviations from the row mean."""
+    return image - image.mean(axis=1, keepdims=True)
+
+
+def generate_well(
+    rng: np.random.Generator,
+    rows: int,
+    width: int,
+    preset: Preset = PRESETS["default"],
+    kind: str | None = None,
+    fault_rate: float | None = None,
+    placeholder: float = -999.25,
+) -> SynthWell:
+    """One well: joints and collars, defects, sensor noise, row re-centring, faults.
+
+    The casing is made over a 36 px circumference. A 72 px well samples that
+    circumference twice, as the real 72 px logs do (their azimuthal power sits in
+    even harmonics, and their grooves repeat 36 px apart): the 36 px casing is
+    tiled (streaks included), the second copy offset by 0-1 px, with independent
+    white noise and a weak independent texture. ``rows`` is rounded down to a multiple of 36.
+    """
+    rows = max(PATCH_SIZE, rows - rows % PATCH_SIZE)
+    if width not in (36, 72):
+        raise ValueError("width must be 36 or 72")
+    kind = kind or str(rng.choice(WELL_KINDS, p=np.asarray(preset.kind_weights) / sum(preset.kind_weights)))
+    level = rng.uniform(*preset.background_std)
+    casing, collars = _casing(rng, rows, level, preset)
+    noise_level = rng.uniform(*preset.noise_std)
+    casing += streaks(rng, rows, PATCH_SIZE, noise_level)
+    defects = plant_defects(rng, rows, PATCH_SIZE, kind)
+    casing = casing - defects.loss
+    loss, mask = defects.loss, defects.mask
+    if width == 72:
+        offset = int(rng.integers(0, 2))
+
+        def twice(a):
+            return np.concatenate([a, np.roll(a, offset, axis=1)], axis=1)
+
+        casing, loss, mask = twice(casing), twice(loss), twice(mask)
+        casing += level * rng.uniform(0.03, 0.12) * joint_texture(rng, rows, width, style="undulation")
+    image = casing + sensor_noise(rng, rows, width, noise_level)
+    image = recentre_rows(image).astype(np.float32)
+    rate = preset.train_fault_rate if fault_rate is None else fault_rate
+    touched = add_faults(rng, image, rate, placeholder=placeholder)
+    well = Well(image, mask.astype(np.uint8), depth_step=1.0, depth_unit="row")
+    return SynthWell(well, kind, touched, loss.astype(np.float32), collars, defects.defects)
+
+
+def _casing(rng: np.random.Generator, rows: int, level: float, preset: Preset) -> tuple[np.ndarray, list[int]]:
+    """Joint textures and collars over a 36 px circumference; the first rows of each collar."""
+    image = np.zeros((rows, PATCH_SIZE))
+    typical_joint = rng.uniform(*preset.joint_rows)
+    collars, y = [], int(rng.integers(0, typical_joint))
+    joint_start = 0
+    while joint_start < rows:
+        stop = min(rows, y)
+        if stop > joint_start:
+            image[joint_start:stop] = level * rng.uniform(0.7, 1.3) * joint_texture(rng, stop - joint_start, PATCH_SIZE)
+        if y >= rows:
+            break
+        band = collar(rng, PATCH_SIZE)
+        image[y : y + len(band)] += band[: rows - y]
+        collars.append(y)
+        joint_start = y + len(band)
+        y = joint_start + joint_length(rng, typical_joint)
+    return image, collars
+
+
+def _well_rng(seed: int, split: int, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, split, index])
+
+
+def well_kinds(rng: np.random.Generator, count: int, weights: tuple[float, ...]) -> list[str]:
+    """Kinds of a split's wells in the preset's proportions (largest remainders), shuffled.
+
+    Drawing kinds independently would leave a 15-well dataset with anywhere from
+    0 to 5 defect-free wells, and its corrosion statistics all over the place.
+    """
+    share = np.asarray(weights) / sum(weights) * count
+    counts = np.floor(share).astype(int)
+    for i in np.argsort(-(share - counts))[: count - counts.sum()]:
+        counts[i] += 1
+    kinds = [kind for kind, n in zip(WELL_KINDS, counts) for _ in range(n)]
+    return [str(k) for k in rng.permutation(kinds)]
+
+
+def generate_split(seed: int, preset: Preset, split: str, progress: Progress | None = None) -> list[SynthWell]:
+    """All wells of a split; each well's stream depends only on (seed, split, well)."""
+    count = preset.train_wells if split == "train" else preset.test_wells
+    split_index = 0 if split == "train" else 1
+    kinds = well_kinds(np.random.default_rng([seed, split_index]), count, preset.kind_weights)
+    task = progress.add_task(f"synthesising {split} wells", total=count) if progress else None
+    wells = []
+    for index in range(count):
+        rng = _well_rng(seed, split_index, index)
+        rows = int(np.exp(rng.uniform(*np.log(preset.rows))))
+        width = 72 if rng.random() < preset.width_72_share else 36
+        if width == 72:  # wide logs are the shorter ones in the real data
+            rows = int(rows * preset.rows_72_factor)
+        if kinds[index] == "none":  # as real wells 9 and 10: short, defect-free logs
+            rows = int(rows * preset.rows_defect_free_factor)
+        placeholder = -999.0 if split == "train" and rng.random() < preset.minus_999_share else -999.25
+        rate = preset.train_fault_rate if split == "train" else preset.test_fault_rate
+        synth = generate_well(rng, rows, width, preset, kind=kinds[index], fault_rate=rate, placeholder=placeholder)
+        synth.well.name = f"synthetic {split} well {index + 1}"
+        wells.append(synth)
+        if progress:
+            progress.advance(task)
+    return wells
+
+
+def write_dataset(
+    out: str | Path,
+    seed: int = 0,
+    preset: str | Preset = "default",
+    train_wells: int | None = None,
+    test_wells: int | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Path:
+    """Write a complete challenge-format dataset plus whole wells and a manifest.
+
+    Layout: ``x_train/``, ``y_train.csv``, ``x_test/``, ``y_test.csv``,
+    ``wells/{split}_well_{w}.npz`` and ``synth.json``. The folder appears only
+    when complete.
+    """
+    out = Path(out)
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise CorrosegInputError(preset, f"unknown preset; choose from {', '.join(PRESETS)}")
+        preset = PRESETS[preset]
+    if train_wells is not None or test_wells is not None:
+        preset = Preset(**{**asdict(preset),
+                           "train_wells": preset.train_wells if train_wells is None else train_wells,
+                           "test_wells": preset.test_wells if test_wells is None else test_wells})
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise CorrosegInputError(out, "already exists and is not empty; choose another folder or pass --overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    manifest = {"seed": seed, "preset": asdict(preset), "wells": {}}
+    try:
+        with Progress(disable=not progress, transient=False) as bar:
+            for split in ("train", "test"):
+                wells = generate_split(seed, preset, split, bar)
+                _write_split(staging, split, wells, manifest)
+        (staging / "synth.json").write_text(json.dumps(manifest, indent=1))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _write_split(root: Path, split: str, wells: list[SynthWell], manifest: dict) -> None:
+    folder = root / f"x_{split}"
+    folder.mkdir()
+    names, masks = [], []
+    for number, synth in enumerate(wells, start=1):
+        patches, patch_masks = cut(synth.well.image), cut(synth.well.mask)
+        for p, patch in enumerate(patches):
+            name = format_name(number, p)
+            np.save(folder / f"{name}.npy", patch)
+            names.append(name)
+        masks.append(patch_masks)
+        save_well(root / "wells" / f"{split}_well_{number}.npz", synth.well)
+        manifest["wells"][f"{split}_{number}"] = {
+            "rows": int(synth.well.image.shape[0]),
+            "width": synth.well.width,
+            "kind": synth.kind,
+            "patches": len(patches),
+            "touched_patches": synth.touched_patches.tolist(),
+            "collars": synth.collars,
+            "defects": len(synth.defects),
+        }
+    write_submission(root / f"y_{split}.csv", names, np.concatenate(masks))

@@ -1,0 +1,126 @@
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from corroseg.cli import app
+from corroseg.data.challenge import load_split, read_labels
+from corroseg.data.corruption import corrupted_pixels
+from corroseg.data.wells import infer_width, load_well
+from corroseg.synth.defects import MIN_LABELLED_LOSS, WELL_KINDS
+from corroseg.synth.faults import patch_slices
+from corroseg.synth.generator import PRESETS, generate_split, generate_well, well_kinds, write_dataset
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("synth") / "tiny", seed=5, preset="tiny")
+
+
+def test_dataset_layout_and_labels(tiny):
+    for name in ("x_train", "x_test", "y_train.csv", "y_test.csv", "synth.json"):
+        assert (tiny / name).exists()
+    train = load_split(tiny, "train")
+    assert train.masks is not None and not train.pairing.images_without_masks
+    manifest = json.loads((tiny / "synth.json").read_text())
+    assert len([k for k in manifest["wells"] if k.startswith("train")]) == PRESETS["tiny"].train_wells
+    well = load_well(tiny / "wells" / "train_well_1.npz")
+    np.testing.assert_array_equal(well.patches(), train.images.of_well(1))
+    np.testing.assert_array_equal(well.mask_patches(), train.masks[train.images.wells == 1])
+
+
+def test_deterministic_for_a_seed(tmp_path):
+    a = write_dataset(tmp_path / "a", seed=11, preset="tiny")
+    b = write_dataset(tmp_path / "b", seed=11, preset="tiny")
+    c = write_dataset(tmp_path / "c", seed=12, preset="tiny")
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for rel in files:
+        if rel.suffix in (".npy", ".csv", ".json"):
+            assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    assert (a / "y_train.csv").read_bytes() != (c / "y_train.csv").read_bytes()
+
+
+@pytest.mark.parametrize("width", [36, 72])
+@pytest.mark.parametrize("kind", [k for k in WELL_KINDS if k != "none"])
+def test_every_masked_pixel_is_metal_loss(width, kind):
+    synth = generate_well(np.random.default_rng(3), 36 * 30, width, kind=kind, fault_rate=0.0)
+    mask = synth.well.mask.astype(bool)
+    assert mask.any() or kind == "pitting"
+    assert (synth.loss[mask] >= MIN_LABELLED_LOSS).all()
+    # the image is the defect-free casing minus the loss, re-centred per row: at every
+    # masked pixel the defect lowers the value below what the casing alone would give
+    effect = -synth.loss + synth.loss.mean(axis=1, keepdims=True)
+    assert (effect[mask] < 0).all()
+    # deep loss is labelled: nothing deeper than the threshold is left unmarked far from a mask
+    assert (synth.loss[~mask] < synth.loss.max()).all()
+
+
+def test_defect_free_wells_have_empty_masks():
+    synth = generate_well(np.random.default_rng(0), 36 * 10, 72, kind="none")
+    assert not synth.well.mask.any() and not synth.loss.any()
+
+
+def test_72px_wells_sample_the_circumference_twice_and_widths_are_inferred():
+    for seed in range(4):
+        synth = generate_well(np.random.default_rng(seed), 36 * 40, 72, kind="vertical", fault_rate=0.0)
+        left, right = synth.well.mask[:, :36], synth.well.mask[:, 36:]
+        assert min(np.abs(left.astype(int) - np.roll(right, s, axis=1)).sum() for s in (0, -1)) == 0
+        assert infer_width(synth.well.patches()) == 72
+        narrow = generate_well(np.random.default_rng(seed), 36 * 40, 36, fault_rate=0.0)
+        assert infer_width(narrow.well.patches()) == 36
+
+
+def test_rows_are_recentred():
+    synth = generate_well(np.random.default_rng(1), 36 * 8, 72, fault_rate=0.0)
+    np.testing.assert_allclose(synth.well.image.mean(axis=1), 0, atol=1e-6)
+
+
+def test_fault_placement_matches_what_is_reported():
+    synth = generate_well(np.random.default_rng(2), 36 * 200, 36, fault_rate=0.2, placeholder=-999.0)
+    image = synth.well.image
+    slices = patch_slices(*image.shape)
+    touched = {i for i, (r, c) in enumerate(slices) if corrupted_pixels(image[r, c]).any()}
+    assert touched == set(synth.touched_patches.tolist())
+    bad = image[corrupted_pixels(image)]
+    assert np.all((bad == -999.0) | np.isnan(bad))
+    assert 0.1 < len(touched) / len(slices) < 0.3
+
+
+def test_kinds_follow_the_preset_proportions():
+    kinds = well_kinds(np.random.default_rng(0), 15, PRESETS["default"].kind_weights)
+    assert len(kinds) == 15 and kinds.count("none") == 2 and kinds.count("vertical") == 4
+
+
+def test_default_preset_statistics():
+    wells = generate_split(0, PRESETS["default"], "train")
+    masks = np.concatenate([w.well.mask_patches() for w in wells])
+    images = np.concatenate([w.well.patches() for w in wells])
+    corroded = masks.reshape(len(masks), -1).any(axis=1).mean()
+    assert 0.72 <= corroded <= 0.9, corroded  # real: about 80% of patches
+    assert 0.05 <= masks.mean() <= 0.10, masks.mean()  # real: about 7% (seeds 0-4: 5.3-9.1%)
+    bad = corrupted_pixels(images).reshape(len(images), -1)
+    assert 0.02 <= bad.any(axis=1).mean() <= 0.05  # real x_train: 3.5%
+    clean = images[~bad.any(axis=1)]
+    assert 0.010 <= np.median(clean.reshape(len(clean), -1).std(axis=1)) <= 0.023
+    assert {w.well.width for w in wells} == {36, 72}
+    assert any(not w.well.mask.any() for w in wells)  # some wells defect-free
+    test = generate_split(0, PRESETS["default"], "test")
+    test_images = np.concatenate([w.well.patches() for w in test])
+    touched = corrupted_pixels(test_images).reshape(len(test_images), -1).any(axis=1).mean()
+    assert 0.04 <= touched <= 0.1  # real x_test: 7%
+
+
+def test_synth_cli_refuses_to_overwrite(tmp_path):
+    out = tmp_path / "d"
+    result = runner.invoke(app, ["synth", str(out), "--preset", "tiny", "--wells", "2", "--test-wells", "1"])
+    assert result.exit_code == 0, result.output
+    assert len(read_labels(out / "y_train.csv")) > 0
+    again = runner.invoke(app, ["synth", str(out), "--preset", "tiny"])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    bad = runner.invoke(app, ["synth", str(tmp_path / "e"), "--preset", "huge"])
+    assert bad.exit_code == 2 and "unknown preset" in bad.output
+    assert not (tmp_path / "e").exists()

@@ -78,3 +78,12 @@ def test_unwritable_output_is_one_line_exit_2(dataset, tmp_path):
     result = runner.invoke(app, ["wells", str(dataset), "--out", str(blocker / "sub")])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert str(blocker) in result.output
+
+
+def test_demo_runs_without_real_data(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "out"), "--real", str(tmp_path / "absent")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "synthetic" / "y_train.csv").exists()
+    assert "skipping the real data" in result.output
+    for command in ("synth", "realism", "models"):
+        assert runner.invoke(app, [command, "--help"]).exit_code == 0

@@ -276,13 +276,21 @@ def realism(
 @user_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path("demo_out"),
-    data: Annotated[Path, typer.Option(help="Dataset to run on.")] = Path("../shared/data/challenge"),
+    real: Annotated[Path, typer.Option(help="Real challenge data, inspected when present.")] = Path("../shared/data/challenge"),
 ):
-    """Inspect a dataset and rebuild its wells (training joins the demo in a later release)."""
-    if not data.exists():
-        raise CorrosegInputError(data, "no such dataset; pass --data DATASET_DIR")
-    inspect(data, as_json=False, width=None)
-    wells(data, out=out / "wells", split="train", width=None)
+    """Synthesise a small dataset, inspect it, and inspect the real data when present.
+
+    Training, evaluation, prediction and the report join the demo as they land.
+    """
+    synthetic = out / "synthetic"
+    console.rule("1. synthetic wells with exact masks")
+    synth(synthetic, seed=0, wells=None, test_wells=None, preset="small", overwrite=True)
+    console.print(f"whole wells (image + mask): {synthetic / 'wells'}")
+    if real.exists():
+        console.rule("2. the real challenge images")
+        inspect(real, as_json=False, width=None)
+    else:
+        console.print(f"[yellow]{real} not found: skipping the real data[/]")
 
 
 def main() -> None:  # pragma: no cover - console-script shim

@@ -149,8 +149,8 @@ def localized(defects: DefectMap, rng: np.random.Generator, row: int, column: fl
 
 
 def groove_depth(rng: np.random.Generator) -> float:
-    """Typical groove depth (in): log-normal around 0.038."""
-    return float(np.clip(rng.lognormal(np.log(0.038), 0.4), 0.015, 0.3))
+    """Typical groove depth (in): log-normal around 0.034."""
+    return float(np.clip(rng.lognormal(np.log(0.034), 0.4), 0.015, 0.3))
 
 
 def plant_defects(rng: np.random.Generator, rows: int, width: int, kind: str) -> DefectMap:

@@ -35,7 +35,7 @@ def add_faults(
     Parameters
     ----------
     rate : float
-        Expected share of patches touched.
+        Share of patches touched (the count is rounded up or down at random).
     full_share : float
         Share of touched patches that are blank (all placeholder).
     placeholder : float
@@ -45,18 +45,22 @@ def add_faults(
     """
     rows, width = image.shape
     slices = patch_slices(rows, width)
-    touched = np.flatnonzero(rng.random(len(slices)) < rate)
-    for index in touched:
+    # an exact count (rounded at random) keeps the share stable from seed to seed
+    count = int(np.floor(rate * len(slices) + rng.random()))
+    touched = np.sort(rng.choice(len(slices), size=min(count, len(slices)), replace=False))
+    blank = np.zeros(len(touched), dtype=bool)
+    blank[: int(np.floor(full_share * len(touched) + rng.random()))] = True
+    for index, is_blank in zip(touched, rng.permutation(blank)):
         rs, cs = slices[index]
         patch = image[rs, cs]
         value = np.nan if rng.random() < nan_probability else placeholder
         kind = rng.random()
-        if kind < full_share:
+        if is_blank:
             patch[:] = value
-        elif kind < full_share + 0.45:  # a few whole rows (a dropped sweep)
+        elif kind < 0.45:  # a few whole rows (a dropped sweep)
             start = int(rng.integers(0, PATCH_SIZE))
             patch[start : start + int(rng.integers(1, 4))] = value
-        elif kind < full_share + 0.75:  # a run of pixels along a row
+        elif kind < 0.75:  # a run of pixels along a row
             r = int(rng.integers(0, PATCH_SIZE))
             start = int(rng.integers(0, PATCH_SIZE))
             patch[r, start : start + int(rng.integers(2, 30))] = value

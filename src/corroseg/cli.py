@@ -235,10 +235,10 @@ def realism(
     excluded = _well_list(exclude_real) or []
     chosen_real = _well_list(real_wells)
     chosen_synthetic = _well_list(synthetic_wells)
-    with console.status("loading wells"):
+    with err_console.status("loading wells"):
         synthetic_sample = load_sample(synthetic, "synthetic", wells=chosen_synthetic)
         real_sample = load_sample(real, "real", wells=chosen_real, exclude=excluded)
-    with console.status("training the two-sample classifiers"):
+    with err_console.status("training the two-sample classifiers"):
         try:
             result = judge(synthetic_sample, real_sample, max_patches=max_patches, seed=seed, protocols=protocols)
         except ValueError as exc:

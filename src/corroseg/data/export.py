@@ -43,5 +43,5 @@ def export_wells(
         save_well(path, Well(assemble(patches, width), mask, name=f"{split} well {well}"))
         written.append(path)
     if partly_labelled:
-        warnings.warn(f"{label_file}: wells {partly_labelled} are not fully labelled; written without masks")
+        warnings.warn(f"{label_file}: wells {partly_labelled} are not fully labelled; written without masks", stacklevel=2)
     return written

@@ -124,3 +124,15 @@ def test_synth_cli_refuses_to_overwrite(tmp_path):
     bad = runner.invoke(app, ["synth", str(tmp_path / "e"), "--preset", "huge"])
     assert bad.exit_code == 2 and "unknown preset" in bad.output
     assert not (tmp_path / "e").exists()
+
+
+def test_held_rows_repeat_image_and_mask_together():
+    from corroseg.synth.generator import Preset
+
+    preset = Preset("held", 1, 1, (720, 720), held_rows_share=1.0, held_rows_rate=(0.2, 0.2))
+    synth = generate_well(np.random.default_rng(4), 720, 36, preset, kind="vertical", fault_rate=0.0)
+    image, mask = synth.well.image, synth.well.mask
+    repeated = np.all(image[1:] == image[:-1], axis=1)
+    assert 0.1 < repeated.mean() < 0.3
+    assert np.array_equal(mask[1:][repeated], mask[:-1][repeated])
+    assert (synth.loss[mask.astype(bool)] >= MIN_LABELLED_LOSS).all()

@@ -41,6 +41,8 @@ class Preset:
     joint_rows: tuple[int, int] = (250, 450)
     background_std: tuple[float, float] = (0.009, 0.016)
     noise_std: tuple[float, float] = (0.0007, 0.0025)
+    held_rows_share: float = 0.2
+    held_rows_rate: tuple[float, float] = (0.03, 0.2)
     train_fault_rate: float = 0.035
     test_fault_rate: float = 0.07
     minus_999_share: float = 0.3
@@ -74,6 +76,18 @@ def joint_length(rng: np.random.Generator, typical: float) -> int:
     if draw < 0.2:
         return int(rng.integers(450, 670))
     return int(typical * rng.uniform(0.93, 1.07))
+
+
+def held_rows(rng: np.random.Generator, rows: int, rate: float) -> np.ndarray:
+    """Source row of every row when the recorder holds the last reading now and then.
+
+    Some real logs repeat rows exactly (11-15% of adjacent rows in wells 6 and 8,
+    1.5% in well 4): depth resampling by sample-and-hold when the logging speed
+    varies. Image and mask are resampled alike, so masks stay exact.
+    """
+    hold = rng.random(rows) < rate
+    hold[0] = False
+    return np.maximum.accumulate(np.where(hold, 0, np.arange(rows)))
 
 
 def recentre_rows(image: np.ndarray) -> np.ndarray:
@@ -119,6 +133,9 @@ def generate_well(
         casing += level * rng.uniform(0.03, 0.12) * joint_texture(rng, rows, width, style="undulation")
     image = casing + sensor_noise(rng, rows, width, noise_level)
     image = recentre_rows(image).astype(np.float32)
+    if rng.random() < preset.held_rows_share:
+        source = held_rows(rng, rows, rng.uniform(*preset.held_rows_rate))
+        image, mask, loss = image[source], mask[source], loss[source]
     rate = preset.train_fault_rate if fault_rate is None else fault_rate
     touched = add_faults(rng, image, rate, placeholder=placeholder)
     well = Well(image, mask.astype(np.uint8), depth_step=1.0, depth_unit="row")

@@ -52,12 +52,13 @@ def summarize_images(images: PatchImages, widths: WidthOverride | None = None) -
     for well in images.well_ids():
         rows = images.wells == well
         patches = images.images[rows]
-        width, forced = resolve_width(well, patches, widths)
+        scores = layout_scores(patches)
+        width, forced = resolve_width(well, patches, widths, scores)
         wells[str(well)] = {
             "patches": int(rows.sum()),
             "width": width,
             "width_source": "override" if forced else "inferred",
-            "width_scores": {str(k): round(v, 3) for k, v in layout_scores(patches).items()},
+            "width_scores": {str(k): round(v, 3) for k, v in scores.items()},
             "rows": int(rows.sum()) * 36 * 36 // width,
             "corrupted_patches": int(touched[rows].sum()),
             "fully_corrupted_patches": int(full[rows].sum()),

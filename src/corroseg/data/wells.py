@@ -83,26 +83,35 @@ def layout_scores(patches: np.ndarray) -> dict[int, float]:
     return scores
 
 
-def infer_width(patches: np.ndarray) -> int:
-    """36 or 72: the layout under which the seams between patches are smoothest."""
-    scores = {w: s for w, s in layout_scores(patches).items() if np.isfinite(s)}
-    if not scores:
+def infer_width(patches: np.ndarray, scores: dict[int, float] | None = None) -> int:
+    """36 or 72: the layout under which the seams between patches are smoothest.
+
+    ``scores`` may pass :func:`layout_scores` already computed for ``patches``.
+    """
+    scores = layout_scores(patches) if scores is None else scores
+    finite = {w: s for w, s in scores.items() if np.isfinite(s)}
+    if not finite:
         return 36
-    return min(scores, key=scores.get)
+    return min(finite, key=finite.get)
 
 
 WidthOverride = Mapping[int | None, int]
 """Well id -> width; the key None applies to every well."""
 
 
-def resolve_width(well: int, patches: np.ndarray, widths: WidthOverride | None = None) -> tuple[int, bool]:
+def resolve_width(
+    well: int,
+    patches: np.ndarray,
+    widths: WidthOverride | None = None,
+    scores: dict[int, float] | None = None,
+) -> tuple[int, bool]:
     """Width of a well: the override if one applies, else the inferred one.
 
     Returns the width and whether it came from the override.
     """
     forced = (widths or {}).get(well, (widths or {}).get(None))
     if forced is None:
-        return infer_width(patches), False
+        return infer_width(patches, scores), False
     if forced not in WIDTHS:
         raise ValueError(f"well {well}: width must be one of {WIDTHS}, got {forced}")
     if forced == 72 and len(patches) % 2:

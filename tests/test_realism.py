@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ from typer.testing import CliRunner
 
 from conftest import REAL_DATA, requires_real_data
 from corroseg.cli import app
+from corroseg.data.challenge import PatchImages
 from corroseg.synth.generator import write_dataset
 from corroseg.synth.realism import (
     Sample,
@@ -19,7 +21,10 @@ from corroseg.synth.realism import (
 
 
 def _sample(patches, groups, label="s"):
-    return Sample(label, patches, groups, 0.03, 0.003, np.array([300.0, 340.0]), np.array([0.001]), sorted(set(groups)))
+    wells = sorted(set(groups.tolist()))
+    images = PatchImages([f"p{i}" for i in range(len(patches))], groups, np.arange(len(patches)), patches, Path("."))
+    return Sample(label, patches, groups, 0.03, 0.003, np.array([300.0, 340.0]), np.array([0.001]), wells,
+                  images, {w: 36 for w in wells})
 
 
 def _textured(rng, n):

@@ -248,8 +248,7 @@ def realism(
 
         result["plots"] = [
             str(plot_statistics(synthetic_sample, real_sample, plots / "statistics.png")),
-            str(plot_wells(synthetic, real, plots / "wells.png", real_wells=chosen_real
-                           or [w for w in real_sample.wells if w not in excluded])),
+            str(plot_wells(synthetic_sample, real_sample, plots / "wells.png")),
         ]
     if as_json:
         print(json.dumps(result, indent=2))

@@ -7,6 +7,7 @@ mask of real readings (corrupted pixels are False and contribute nothing).
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import torch
@@ -189,7 +190,7 @@ def create_loss(spec: str, **options) -> nn.Module:
         if match is None or match.group(2) not in LOSSES:
             raise ValueError(f"bad loss term {part.strip()!r} in {spec!r}; terms: {', '.join(LOSSES)}")
         cls = LOSSES[match.group(2)]
-        accepted = cls.__init__.__code__.co_varnames
+        accepted = inspect.signature(cls).parameters
         loss = cls(**{k: v for k, v in options.items() if k in accepted})
         terms.append((float(match.group(1) or 1.0), loss))
     return terms[0][1] if len(terms) == 1 and terms[0][0] == 1.0 else WeightedSum(terms)

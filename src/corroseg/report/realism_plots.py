@@ -11,9 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from corroseg.atomic import atomic_path  # noqa: E402
-from corroseg.data.challenge import read_images  # noqa: E402
 from corroseg.data.corruption import corrupted_pixels  # noqa: E402
-from corroseg.data.wells import assemble, infer_width  # noqa: E402
+from corroseg.data.wells import assemble  # noqa: E402
 from corroseg.synth.realism import Sample, patch_features  # noqa: E402
 
 
@@ -45,36 +44,24 @@ def plot_statistics(synthetic: Sample, real: Sample, path: str | Path, max_patch
     return _save(fig, path)
 
 
-def _segments(path: str | Path, wells: list[int] | None, count: int, rows: int, seed: int):
-    images = read_images(path)
-    chosen = wells or images.well_ids()
+def _segments(sample: Sample, count: int, rows: int, seed: int):
     rng = np.random.default_rng(seed)
-    picks = [w for w in chosen if w in images.well_ids()][:count]
     out = []
-    for well in picks:
-        patches = images.of_well(well)
-        image = assemble(patches, infer_width(patches))
+    for well in sample.wells[:count]:
+        image = assemble(sample.images.of_well(well), sample.widths[well])
         start = int(rng.integers(0, max(1, image.shape[0] - rows)))
         segment = np.where(corrupted_pixels(image), np.nan, image)[start : start + rows]
         out.append((well, start, segment))
     return out
 
 
-def plot_wells(
-    synthetic_path: str | Path,
-    real_path: str | Path,
-    path: str | Path,
-    real_wells: list[int] | None = None,
-    count: int = 6,
-    rows: int = 600,
-    seed: int = 0,
-) -> Path:
+def plot_wells(synthetic: Sample, real: Sample, path: str | Path, count: int = 6, rows: int = 600, seed: int = 0) -> Path:
     """Segments of real wells (top row) and synthetic wells (bottom row), same colour scale."""
-    real = _segments(real_path, real_wells, count, rows, seed)
-    synthetic = _segments(synthetic_path, None, count, rows, seed)
-    columns = max(len(real), len(synthetic))
+    real_segments = _segments(real, count, rows, seed)
+    synthetic_segments = _segments(synthetic, count, rows, seed)
+    columns = max(len(real_segments), len(synthetic_segments))
     fig, axes = plt.subplots(2, columns, figsize=(1.9 * columns, 9), squeeze=False)
-    for r, (label, segments) in enumerate((("real", real), ("synthetic", synthetic))):
+    for r, (label, segments) in enumerate((("real", real_segments), ("synthetic", synthetic_segments))):
         for c in range(columns):
             ax = axes[r, c]
             ax.set_xticks([])

@@ -91,6 +91,8 @@ class Sample:
     collar_spacings: np.ndarray
     row_mean_72: np.ndarray  # mean |row mean| of clean patches of 72 px wells
     wells: list[int]
+    images: PatchImages  # every patch of the chosen wells, for pictures
+    widths: dict[int, int]  # inferred width of every well
 
 
 def load_sample(
@@ -112,10 +114,10 @@ def load_sample(
 def _sample(images: PatchImages, label: str) -> Sample:
     bad = corrupted_pixels(images.images).reshape(len(images), -1)
     clean = ~bad.any(axis=1)
-    spacings, row_means = [], []
+    spacings, row_means, widths = [], [], {}
     for well in images.well_ids():
         patches = images.of_well(well)
-        width = infer_width(patches)
+        width = widths[well] = infer_width(patches)
         spacings.append(np.diff(collar_rows(assemble(patches, width))))
         if width == 72:
             mine = clean[images.wells == well]
@@ -129,6 +131,8 @@ def _sample(images: PatchImages, label: str) -> Sample:
         collar_spacings=np.concatenate(spacings) if spacings else np.zeros(0),
         row_mean_72=np.concatenate(row_means) if row_means else np.zeros(0),
         wells=images.well_ids(),
+        images=images,
+        widths=widths,
     )
 
 

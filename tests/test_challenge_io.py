@@ -240,3 +240,11 @@ def test_labels_not_a_csv(tmp_path):
 def test_several_label_files_are_ambiguous(dataset):
     shutil.copy(dataset / "y_train.csv", dataset / "y_train_other.csv")
     _expect("several label files", load_split, dataset)
+
+
+def test_false_alarm_wells_are_one_named_constant():
+    import corroseg.synth.realism as realism
+    from corroseg.data.challenge import FALSE_ALARM_WELLS
+
+    assert FALSE_ALARM_WELLS == (9, 10)
+    assert realism.FALSE_ALARM_WELLS is FALSE_ALARM_WELLS and not hasattr(realism, "REAL_FALSE_ALARM_WELLS")

@@ -122,3 +122,31 @@ def test_create_loss_specs():
     assert set(LOSSES) == {"bce", "focal", "iou", "dice", "lovasz"}
     with pytest.raises(ValueError, match="bad loss term"):
         create_loss("bce + mse")
+
+
+def test_create_loss_is_strict_about_options_and_values():
+    from corroseg.errors import CorrosegUserError
+
+    # an option goes to every term that accepts it
+    combo = create_loss("iou + dice", smooth=0.5, per_image=True)
+    assert [loss.smooth for loss in combo.losses] == [0.5, 0.5]
+    assert all(loss.per_image for loss in combo.losses)
+    # and is an error when no term accepts it
+    with pytest.raises(CorrosegUserError) as info:
+        create_loss("bce + 0.5*iou", gama=2.0)
+    message = str(info.value)
+    assert "'gama'" in message and "bce: pos_weight" in message and "iou: smooth, per_image" in message
+    with pytest.raises(CorrosegUserError, match="'alpha'"):
+        create_loss("dice", alpha=0.5)
+    with pytest.raises(CorrosegUserError, match="did you mean 'focal'"):
+        create_loss("bce + focl")
+    for spec, options, words in [
+        ("focal", {"alpha": 1.5}, "alpha must be a number in"),
+        ("focal", {"gamma": -1}, "gamma must be a number in"),
+        ("focal", {"gamma": "2"}, "gamma must be a number in"),
+        ("iou", {"smooth": -1.0}, "smooth must be a number in"),
+        ("lovasz", {"per_image": "yes"}, "per_image must be true or false"),
+        ("bce", {"pos_weight": 0}, "pos_weight must be a number in"),
+    ]:
+        with pytest.raises(CorrosegUserError, match=words):
+            create_loss(spec, **options)

@@ -140,3 +140,52 @@ def test_models_cli_json():
     assert listed["corroseg"]["parameters"] > 25_000_000 and listed["corroseg"]["flops_per_patch"] > 1e9
     human = CliRunner().invoke(app, ["models"])
     assert human.exit_code == 0 and "xscat_unet" in human.output
+
+
+def test_create_rejects_unknown_options_by_signature_before_building():
+    from corroseg.errors import CorrosegUserError
+    from corroseg.models.registry import accepted_options
+
+    assert accepted_options("corroseg") == ["skip", "decoder_bn", "dropout", "pretrained", "freeze_encoder"]
+    with pytest.raises(CorrosegUserError) as info:
+        create("corroseg", skp="cat")
+    message = str(info.value)
+    assert message.startswith("corroseg: unknown option 'skp'")
+    assert "did you mean 'skip'" in message
+    assert "accepted: skip, decoder_bn, dropout, pretrained, freeze_encoder" in message
+    with pytest.raises(CorrosegUserError, match=r"unknown options 'colour', 'size'"):
+        create("fcn_bilinear", colour="blue", size=3)
+    with pytest.raises(CorrosegUserError, match="did you mean 'xscat_unet'"):
+        create("xscat_unt")
+    with pytest.raises(CorrosegUserError, match="unknown model"):
+        accepted_options("unet9000")
+
+
+def test_create_turns_only_deliberate_value_checks_into_user_errors(monkeypatch):
+    from corroseg.errors import CorrosegUserError
+    from corroseg.models import registry
+
+    for name, options, words in [
+        ("corroseg", {"skip": "sum"}, "skip must be 'add' or 'cat'"),
+        ("corroseg", {"dropout": "medium"}, "dropout must be one of"),
+        ("corroseg", {"decoder_bn": "no"}, "decoder_bn must be true or false"),
+        ("fcn_transpose", {"channels": (8, 16)}, "channels must be 3 positive integers"),
+        ("xscat_unet", {"dropout": (0.1, 1.5, 0.1)}, "dropout must be 3 rates"),
+        ("sadd_unet", {"width": 0}, "width must be a positive integer"),
+        ("baseline_cnn", {"size": 8}, "size must be an integer above 10"),
+    ]:
+        with pytest.raises(CorrosegUserError, match=words):
+            create(name, **options)
+
+    # a TypeError from a bug inside a constructor is not dressed up as a bad option
+    class Broken(torch.nn.Module):
+        def __init__(self, depth: int = 2):
+            super().__init__()
+            len(depth)  # a bug: TypeError
+
+    monkeypatch.setitem(registry._REGISTRY, "broken", Broken)
+    with pytest.raises(TypeError) as info:
+        create("broken", depth=3)
+    assert not isinstance(info.value, ValueError)
+    with pytest.raises(CorrosegUserError, match="accepted: depth"):
+        create("broken", deep=3)

@@ -45,3 +45,10 @@ def test_cli_json_top_level_is_train(summary):
     data = json.loads(result.stdout)
     assert (data["patches"], len(data["wells"]), data["corrupted_patches"]) == (9674, 15, 342)
     assert data["wells"]["9"]["width"] == 72
+
+
+def test_false_alarm_wells_are_real_72px_wells(summary):
+    from corroseg.data.challenge import FALSE_ALARM_WELLS
+
+    train = summary["splits"]["x_train"]["wells"]
+    assert set(FALSE_ALARM_WELLS) <= WIDTH_72 and all(str(w) in train for w in FALSE_ALARM_WELLS)

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from conftest import REAL_DATA, requires_real_data
 from corroseg.cli import app
-from corroseg.data.challenge import PatchImages
+from corroseg.data.challenge import FALSE_ALARM_WELLS, PatchImages
 from corroseg.synth.generator import write_dataset
 from corroseg.synth.realism import (
     Sample,
@@ -96,7 +96,7 @@ def test_realism_cli_json(tmp_path):
 def test_default_preset_statistics_against_real_wells(tmp_path):
     """Regression guard for the figures in docs/realism.md (medians, no classifier)."""
     synthetic = load_sample(write_dataset(tmp_path / "d", seed=0, preset="default"), "synthetic")
-    real = load_sample(REAL_DATA, "real", exclude=(9, 10))
+    real = load_sample(REAL_DATA, "real", exclude=FALSE_ALARM_WELLS)
     assert 9 not in real.wells and 10 not in real.wells
     rows = {r["statistic"]: r for r in compare_statistics(synthetic, real)}
     within = [name for name, r in rows.items() if r["within_tolerance"]]

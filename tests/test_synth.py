@@ -29,7 +29,40 @@ def test_dataset_layout_and_labels(tiny):
     assert len([k for k in manifest["wells"] if k.startswith("train")]) == PRESETS["tiny"].train_wells
     well = load_well(tiny / "wells" / "train_well_1.npz")
     np.testing.assert_array_equal(well.patches(), train.images.of_well(1))
-    np.testing.assert_array_equal(well.mask_patches(), train.masks[train.images.wells == 1])
+    clean = ~corrupted_pixels(well.patches()).any(axis=(1, 2))
+    np.testing.assert_array_equal(well.mask_patches()[clean], train.masks[train.images.wells == 1][clean])
+
+
+def test_labels_of_corrupted_patches_are_empty_and_wells_keep_the_physical_mask(tiny):
+    from corroseg.data.corruption import valid_pixels
+
+    manifest = json.loads((tiny / "synth.json").read_text())
+    blanked_corrosion = 0
+    for split in ("train", "test"):
+        data = load_split(tiny, split)
+        wells = sorted(set(data.images.wells.tolist()))
+        assert len(wells) == (PRESETS["tiny"].train_wells if split == "train" else PRESETS["tiny"].test_wells)
+        for w in wells:
+            patches = data.images.of_well(w)
+            labels = data.masks[data.images.wells == w]
+            corrupted = corrupted_pixels(patches).any(axis=(1, 2))
+            # the challenge's rule: any corrupted pixel, an empty label
+            assert not labels[corrupted].any()
+            with np.load(tiny / "wells" / f"{split}_well_{w}.npz") as arrays:
+                assert arrays["valid"].dtype == np.uint8
+                np.testing.assert_array_equal(arrays["valid"].astype(bool), valid_pixels(arrays["image"]))
+            well = load_well(tiny / "wells" / f"{split}_well_{w}.npz")
+            np.testing.assert_array_equal(well.valid, valid_pixels(well.image))
+            physical = well.mask_patches()
+            # clean patches: the label is the cut of the physical mask
+            np.testing.assert_array_equal(labels[~corrupted], physical[~corrupted])
+            hidden = int(physical[corrupted].any(axis=(1, 2)).sum())
+            blanked_corrosion += hidden
+            entry = manifest["wells"][f"{split}_{w}"]
+            assert entry["blanked_label_patches"] == int(corrupted.sum())
+            assert entry["blanked_corroded_patches"] == hidden
+    # the wells keep corrosion the label files blank out
+    assert blanked_corrosion > 0
 
 
 def test_deterministic_for_a_seed(tmp_path):
@@ -136,3 +169,16 @@ def test_held_rows_repeat_image_and_mask_together():
     assert 0.1 < repeated.mean() < 0.3
     assert np.array_equal(mask[1:][repeated], mask[:-1][repeated])
     assert (synth.loss[mask.astype(bool)] >= MIN_LABELLED_LOSS).all()
+
+
+@pytest.mark.parametrize("bad", [-999.25, -999.0, np.nan, np.inf, 60.0])
+def test_challenge_labels_blank_any_corrupted_pixel(bad):
+    from corroseg.synth.generator import challenge_labels
+
+    patches = np.zeros((3, 36, 36), dtype=np.float32)
+    masks = np.ones((3, 36, 36), dtype=np.uint8)
+    patches[1, 5, 7] = bad  # one bad pixel is enough
+    labels, blanked = challenge_labels(patches, masks)
+    assert blanked.tolist() == [False, True, False]
+    assert labels[1].sum() == 0 and labels[[0, 2]].all()
+    assert masks.all()  # the physical masks are left alone

@@ -75,6 +75,25 @@ def test_well_npz_round_trip(tmp_path):
     assert load_well(save_well(tmp_path / "nomask.npz", Well(image))).mask is None
 
 
+def test_well_npz_spells_out_valid_pixels_and_older_files_still_load(tmp_path):
+    from corroseg.data.corruption import valid_pixels
+
+    image, mask = smooth_well(36 * 2, 36, 2)
+    image[3, 4], image[40:44, :] = np.nan, -999.25
+    well = Well(image, mask)
+    assert well.valid.dtype == bool and not well.valid[3, 4] and not well.valid[41].any()
+    np.testing.assert_array_equal(well.valid, valid_pixels(image))
+    path = save_well(tmp_path / "w.npz", well)
+    with np.load(path) as arrays:
+        assert arrays["valid"].dtype == np.uint8
+        np.testing.assert_array_equal(arrays["valid"], valid_pixels(image).astype(np.uint8))
+    np.testing.assert_array_equal(load_well(path).mask, mask)  # the physical mask is kept
+    # a file written before `valid` existed
+    np.savez(tmp_path / "old.npz", image=image, mask=mask)
+    old = load_well(tmp_path / "old.npz")
+    np.testing.assert_array_equal(old.valid, valid_pixels(image))
+
+
 def test_well_npz_errors(tmp_path):
     with pytest.raises(CorrosegInputError, match="no such file"):
         load_well(tmp_path / "missing.npz")

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from corroseg.errors import CorrosegInputError
+from corroseg.errors import CorrosegInputError, CorrosegUserError
 
 app = typer.Typer(
     help="Find corrosion in ultrasonic wall-thickness images of well casings.",
@@ -37,7 +37,7 @@ def user_errors(command):
             )
             try:
                 return command(*args, **kwargs)
-            except CorrosegInputError as exc:
+            except CorrosegUserError as exc:
                 err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
                 raise typer.Exit(2) from None
             except OSError as exc:  # permissions, full disk, a file where a folder should be
@@ -81,12 +81,7 @@ def inspect(
     """Integrity and statistics of a dataset or a well."""
     from corroseg.data.inspection import inspect_path
 
-    try:
-        summary = inspect_path(path, parse_widths(width))
-    except ValueError as exc:
-        if isinstance(exc, CorrosegInputError):
-            raise
-        raise CorrosegInputError(path, str(exc)) from None
+    summary = inspect_path(path, parse_widths(width))
     if as_json:
         print(json.dumps(summary, indent=2))
         return
@@ -269,6 +264,133 @@ def realism(
                   f"({result['statistics_within_tolerance']}/{result['statistics_compared']} statistics within 25%)")
     for plot in result.get("plots", []):
         console.print(f"plot: {plot}")
+
+
+OverridesArgument = Annotated[
+    Optional[list[str]],
+    typer.Argument(help="Config overrides key=value, e.g. max_epochs=5 model_options.channels=[8,16,32,48].",
+                   show_default=False),
+]
+
+
+@app.command()
+@user_errors
+def train(
+    data: Annotated[Path, typer.Argument(help="Dataset folder (x_train/ + y_train*.csv, optionally wells/).")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder to create (the trained bundle).")],
+    overrides: OverridesArgument = None,
+    model: Annotated[Optional[str], typer.Option(help="Architecture (see `corroseg models`); default: the preset's.")] = None,
+    config: Annotated[Optional[str], typer.Option(help="Preset name (default, paper) or a YAML file.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue RUN from its last checkpoint.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder.")] = False,
+    accelerator: Annotated[Optional[str], typer.Option(help="cpu, gpu or auto (config key accelerator).")] = None,
+    devices: Annotated[Optional[int], typer.Option(help="Number of devices (processes for DDP).")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="auto, ddp, ddp_spawn ... (config key strategy).")] = None,
+    max_time: Annotated[Optional[float], typer.Option(help="Seconds of training at most (config key max_time).")] = None,
+):
+    """Train a model on labelled wells; write a run folder that evaluate and predict read."""
+    from corroseg.train.config import load_config
+    from corroseg.train.fit import fit
+
+    overrides = list(overrides or [])
+    cfg = None
+    if not resume:
+        cfg = load_config(config, overrides, model=model, accelerator=accelerator, devices=devices,
+                          strategy=strategy, max_time=max_time)
+    else:
+        extra = [f"{k}={v}" for k, v in (("accelerator", accelerator), ("devices", devices),
+                                          ("strategy", strategy), ("max_time", max_time)) if v is not None]
+        overrides += extra
+    run = fit(data, out, cfg, resume=resume, force=force, progress=True, overrides=overrides)
+    metrics_file = run / "metrics.json"
+    if metrics_file.exists():
+        metrics = json.loads(metrics_file.read_text())
+        best = metrics.get("best", {})
+        console.print(
+            f"run {run}: best val_iou {best.get('val_iou', float('nan')):.4f} "
+            f"(iou_nonempty {best.get('val_iou_nonempty') or float('nan'):.4f}) at epoch {best.get('epoch')}; "
+            f"{metrics['epochs']} epochs, stopped by {metrics['stopped_by']}, "
+            f"{metrics['train_patches_per_s']:.0f} patches/s"
+        )
+
+
+def _print_scores(title: str, result: dict) -> None:
+    console.print(
+        f"{title}: challenge metric (iou) [bold]{result['iou']:.4f}[/], iou_nonempty {result['iou_nonempty']:.4f}, "
+        f"global IoU {result['global_iou']:.4f}, precision {result['precision']:.3f}, recall {result['recall']:.3f}, "
+        f"F1 {result['f1']:.3f}, false-alarm rate {result['false_alarm_rate']:.3%} ({result['patches']} patches)"
+    )
+    table = Table(title="per well")
+    for column in ("well", "patches", "iou", "iou_nonempty", "precision", "recall", "false alarms"):
+        table.add_column(column, justify="right")
+    for well, row in result["per_well"].items():
+        table.add_row(well, str(row["patches"]), f"{row['iou']:.4f}", f"{row['iou_nonempty']:.4f}",
+                      f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['false_alarm_rate']:.3%}")
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="Run folder written by `corroseg train`.")],
+    data: Annotated[Path, typer.Argument(help="Dataset folder with labels for SPLIT.")],
+    split: Annotated[str, typer.Option(help="train or test.")] = "test",
+    false_alarm: Annotated[Optional[Path], typer.Option(
+        "--false-alarm", help="Folder of corrosion-free patches (default wells 9 and 10 of a real x_train).")] = None,
+    keep_corrupted: Annotated[bool, typer.Option(
+        "--keep-corrupted", help="Do not empty patches holding corrupted pixels (the challenge labels do).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    width: WidthOption = None,
+):
+    """Challenge metric, iou_nonempty, precision, recall, F1 and a per-well table."""
+    from corroseg.infer.bundle import Predictor
+    from corroseg.infer.evaluate import evaluate as score_run
+    from corroseg.infer.evaluate import false_alarms
+
+    predictor = Predictor.from_run(run)
+    widths = parse_widths(width)
+    with err_console.status(f"predicting the {split} wells"):
+        result = score_run(predictor, data, split, widths=widths, blank_corrupted=not keep_corrupted)
+    if false_alarm is not None:
+        with err_console.status("predicting the false-alarm wells"):
+            result["false_alarm"] = false_alarms(predictor, false_alarm, widths=widths)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    _print_scores(f"{run} on {data} ({split})", result)
+    if "false_alarm" in result:
+        fa = result["false_alarm"]
+        console.print(f"false alarms on {fa['source']} wells {fa['wells']}: {fa['rate']:.3%} of "
+                      f"{fa['valid_pixels']} valid pixels predicted as corrosion")
+
+
+@app.command()
+@user_errors
+def predict(
+    run: Annotated[Path, typer.Argument(help="Run folder written by `corroseg train`.")],
+    source: Annotated[Path, typer.Argument(metavar="INPUT", help="Challenge image folder, dataset folder, .zip, well .npz, or folder of wells.")],
+    out: Annotated[Path, typer.Option("--out", help="OUT.csv (submission), OUT.npz (one well) or a folder (one .npz + .png per well).")],
+    split: Annotated[str, typer.Option(help="Split of a dataset folder to predict (for a submission).")] = "test",
+    keep_corrupted: Annotated[bool, typer.Option(
+        "--keep-corrupted", help="Do not empty patches holding corrupted pixels in a submission.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing outputs.")] = False,
+    width: WidthOption = None,
+):
+    """Predict a submission CSV for challenge patches, or a mask + PNG strip for whole wells."""
+    from corroseg.infer.bundle import Predictor
+    from corroseg.report.predictions import predict_path
+
+    predictor = Predictor.from_run(run)
+    with err_console.status("predicting"):
+        result = predict_path(predictor, source, out, split=split, blank_corrupted=not keep_corrupted,
+                              widths=parse_widths(width), force=force, progress=False)
+    if result["kind"] == "submission":
+        console.print(f"wrote {result['csv']}: {result['patches']} patches, "
+                      f"{result['patches_with_corrosion']} with corrosion")
+        return
+    for well in [result] if result["kind"] == "well" else result["wells"]:
+        console.print(f"{well['well']}: {well['rows']} x {well['width']}, {well['corroded_fraction']:.2%} of valid "
+                      f"pixels corroded -> {well['npz']}, {well['png']}")
 
 
 @app.command()

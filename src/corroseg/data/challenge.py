@@ -26,6 +26,10 @@ PATCH_SIZE = 36
 PATCH_PIXELS = PATCH_SIZE * PATCH_SIZE
 SPLITS = ("train", "test")
 
+FALSE_ALARM_WELLS = (9, 10)
+"""Real ``x_train`` wells 9 and 10 have no corrosion: they are the project's false-alarm
+test, never trained on and never used to choose settings (models, thresholds, options)."""
+
 
 class LegacyLabelsWarning(UserWarning):
     """The label file is the early 10290-row release; the organisers' fix was applied."""

@@ -28,6 +28,7 @@ from corroseg.data.corruption import corrupted_pixels
 from corroseg.errors import CorrosegInputError
 
 MODES = ("global", "per_pixel", "per_patch")
+PATCH_SIZE = 36
 _FORMAT = "corroseg-robust-scaler/1"
 
 
@@ -74,6 +75,27 @@ class PatchScaler:
                 raise RuntimeError("PatchScaler.transform called before fit")
             scaled = self.scaler_.transform(self._matrix(patches))
         return scaled.reshape(patches.shape).astype(np.float32)
+
+    def transform_well(self, image: np.ndarray) -> np.ndarray:
+        """Scale a whole well ``(rows, 36 or 72)`` exactly as its challenge patches would be.
+
+        ``global`` scales pixel by pixel; ``per_pixel`` and ``per_patch`` work on the
+        well's 36x36 patches (rows past the last whole patch are scaled with the last
+        patch's rows repeated, then dropped).
+        """
+        image = np.asarray(image, dtype=np.float32)
+        if image.ndim != 2 or image.shape[1] % PATCH_SIZE:
+            raise ValueError(f"well image must be (rows, 36 or 72), got {image.shape}")
+        if self.mode == "global":
+            return self.transform(image[None])[0]
+        rows = image.shape[0]
+        pad = (-rows) % PATCH_SIZE
+        padded = np.pad(image, ((0, pad), (0, 0)), mode="edge") if pad else image
+        width = padded.shape[1]
+        blocks = padded.reshape(-1, PATCH_SIZE, width // PATCH_SIZE, PATCH_SIZE).transpose(0, 2, 1, 3)
+        scaled = self.transform(blocks.reshape(-1, PATCH_SIZE, PATCH_SIZE))
+        back = scaled.reshape(-1, width // PATCH_SIZE, PATCH_SIZE, PATCH_SIZE).transpose(0, 2, 1, 3)
+        return back.reshape(-1, width)[:rows]
 
     def fit_transform(self, patches: np.ndarray) -> np.ndarray:
         return self.fit(patches).transform(patches)

@@ -10,6 +10,12 @@ The width is inferred from the data: under the right layout the seams between
 patches (depth seam between consecutive blocks, azimuth seam between halves and
 the wrap-around from the last column to the first) are as smooth as the inside of
 a patch; under the wrong layout they join pixels that were never neighbours.
+
+A well ``.npz`` holds ``image`` and, where known, the physical ``mask`` (corrosion
+stays marked next to a dropout), plus ``valid`` (uint8, 1 = real reading) so a reader
+sees the no-data pixels explicitly. ``valid`` is derived from ``image``
+(:func:`corroseg.data.corruption.valid_pixels`): :func:`load_well` reads files with
+or without it and never trusts it over the image.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ import numpy as np
 
 from corroseg.atomic import atomic_path
 from corroseg.data.challenge import PATCH_SIZE
-from corroseg.data.corruption import corrupted_pixels
-from corroseg.errors import CorrosegInputError
+from corroseg.data.corruption import corrupted_pixels, valid_pixels
+from corroseg.errors import CorrosegInputError, CorrosegUserError
 
 WIDTHS = (36, 72)
 
@@ -113,9 +119,9 @@ def resolve_width(
     if forced is None:
         return infer_width(patches, scores), False
     if forced not in WIDTHS:
-        raise ValueError(f"well {well}: width must be one of {WIDTHS}, got {forced}")
+        raise CorrosegUserError(f"well {well}: width must be one of {WIDTHS}, got {forced}")
     if forced == 72 and len(patches) % 2:
-        raise ValueError(f"well {well} has {len(patches)} patches: it cannot be 72 px wide")
+        raise CorrosegUserError(f"well {well} has {len(patches)} patches: it cannot be 72 px wide")
     return int(forced), True
 
 
@@ -180,6 +186,12 @@ class Well:
     def width(self) -> int:
         return self.image.shape[1]
 
+    @property
+    def valid(self) -> np.ndarray:
+        """Boolean ``(rows, width)``: True where the image pixel is a real reading
+        (not a placeholder, NaN, inf or outlier)."""
+        return valid_pixels(self.image)
+
     def depths(self) -> np.ndarray:
         """Depth of every row."""
         return self.depth_start + self.depth_step * np.arange(self.image.shape[0])
@@ -194,10 +206,11 @@ class Well:
 
 
 def save_well(path: str | Path, well: Well) -> Path:
-    """Write a well to ``.npz`` (atomically)."""
+    """Write a well to ``.npz`` (atomically), with its ``valid`` pixels spelled out."""
     path = Path(path)
     arrays = {
         "image": well.image,
+        "valid": well.valid.astype(np.uint8),
         "depth_start": np.float64(well.depth_start),
         "depth_step": np.float64(well.depth_step),
         "depth_unit": np.str_(well.depth_unit),
@@ -211,7 +224,11 @@ def save_well(path: str | Path, well: Well) -> Path:
 
 
 def load_well(path: str | Path) -> Well:
-    """Read a well ``.npz``; a missing ``image`` or a bad shape names the file."""
+    """Read a well ``.npz``; a missing ``image`` or a bad shape names the file.
+
+    A ``valid`` array (written by :func:`save_well`, absent from older files) is not
+    read: validity is always derived from the image (:attr:`Well.valid`).
+    """
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:

@@ -4,7 +4,7 @@
 >>> model = create("corroseg", skip="cat", dropout="low")
 """
 
-from corroseg.models import baseline, corroseg_unet, fcn, small_unets  # noqa: F401  (registration)
-from corroseg.models.registry import available, create, describe
+from corroseg.models import baseline, corroseg_unet, fcn, small_unets, wellnet  # noqa: F401  (registration)
+from corroseg.models.registry import accepted_options, available, create, describe
 
-__all__ = ["available", "create", "describe"]
+__all__ = ["accepted_options", "available", "create", "describe"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from corroseg.errors import CorrosegUserError
+from corroseg.models.blocks import checked_channels
 from corroseg.models.registry import register
 
 
@@ -19,6 +21,13 @@ class BaselineCNN(nn.Module):
 
     def __init__(self, channels: tuple[int, ...] = (8, 16, 32, 64, 128), hidden: int = 100, size: int = 36):
         super().__init__()
+        channels = checked_channels("baseline_cnn", "channels", channels)
+        (hidden,) = checked_channels("baseline_cnn", "hidden", (hidden,))
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 2 * len(channels):
+            raise CorrosegUserError(
+                f"baseline_cnn: size must be an integer above {2 * len(channels)} "
+                f"(each of the {len(channels)} unpadded convs trims 2 px), got {size!r}"
+            )
         layers, previous = [], 1
         for c in channels:
             layers += [nn.Conv2d(previous, c, 3), nn.ReLU(inplace=True)]

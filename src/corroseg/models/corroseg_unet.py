@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from corroseg.models.blocks import double_conv, resize_to
+from corroseg.errors import CorrosegUserError
+from corroseg.models.blocks import checked_flag, double_conv, resize_to
 from corroseg.models.registry import register
 from corroseg.models.resnet import ResNet50, load_pretrained
 
@@ -67,9 +68,11 @@ class CorroSegUNet(nn.Module):
     ):
         super().__init__()
         if skip not in ("add", "cat"):
-            raise ValueError(f"skip must be 'add' or 'cat', got {skip!r}")
-        if dropout not in DROPOUT_POLICIES:
-            raise ValueError(f"dropout must be one of {list(DROPOUT_POLICIES)}, got {dropout!r}")
+            raise CorrosegUserError(f"corroseg: skip must be 'add' or 'cat', got {skip!r}")
+        if not isinstance(dropout, str) or dropout not in DROPOUT_POLICIES:
+            raise CorrosegUserError(f"corroseg: dropout must be one of {list(DROPOUT_POLICIES)}, got {dropout!r}")
+        decoder_bn = checked_flag("corroseg", "decoder_bn", decoder_bn)
+        freeze_encoder = checked_flag("corroseg", "freeze_encoder", freeze_encoder)
         self.encoder = ResNet50(in_channels=1)
         if pretrained is not None:
             load_pretrained(self.encoder, pretrained)

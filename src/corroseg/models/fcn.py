@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from corroseg.models.blocks import double_conv
+from corroseg.models.blocks import checked_channels, checked_flag, double_conv
 from corroseg.models.registry import register
 
 
@@ -15,6 +15,9 @@ class _FCN(nn.Module):
 
     def __init__(self, channels: tuple[int, int, int] = (32, 64, 128), batch_norm: bool = True):
         super().__init__()
+        model = getattr(self, "registry_name", type(self).__name__)
+        channels = checked_channels(model, "channels", channels, 3)
+        batch_norm = checked_flag(model, "batch_norm", batch_norm)
         c1, c2, c3 = channels
         self.encoder = nn.Sequential(
             double_conv(1, c1, batch_norm), nn.MaxPool2d(2),
@@ -37,7 +40,7 @@ class FCNTranspose(_FCN):
 
     def __init__(self, channels=(32, 64, 128), batch_norm: bool = True):
         super().__init__(channels, batch_norm)
-        c1, c2, c3 = channels
+        c1, c2, c3 = self.channels
         self.upsample = nn.Sequential(
             nn.ConvTranspose2d(c3, c2, 2, stride=2), nn.ReLU(inplace=True),
             nn.ConvTranspose2d(c2, c1, 2, stride=2), nn.ReLU(inplace=True),
@@ -52,6 +55,6 @@ class FCNBilinear(_FCN):
     def __init__(self, channels=(32, 64, 128), batch_norm: bool = True):
         super().__init__(channels, batch_norm)
         self.upsample = nn.Sequential(
-            nn.Conv2d(channels[2], 1, 1),
+            nn.Conv2d(self.channels[2], 1, 1),
             nn.Upsample(scale_factor=4, mode="bilinear", align_corners=False),
         )

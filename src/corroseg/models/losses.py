@@ -8,11 +8,33 @@ mask of real readings (corrupted pixels are False and contribute nothing).
 from __future__ import annotations
 
 import inspect
+import math
 import re
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from corroseg.errors import CorrosegUserError
+from corroseg.models.registry import did_you_mean
+
+
+def _number(loss: str, option: str, value, low: float, high: float = math.inf, *, open_low: bool = False) -> float:
+    """``value`` as a float in ``[low, high]`` (``(low, high]`` with ``open_low``), else a CorrosegUserError."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > low if open_low else value >= low) and value <= high
+    if not ok:
+        bracket = "(" if open_low else "["
+        upper = "inf)" if high == math.inf else f"{high:g}]"
+        raise CorrosegUserError(f"{loss} loss: {option} must be a number in {bracket}{low:g}, {upper}, got {value!r}")
+    return float(value)
+
+
+def _flag(loss: str, option: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise CorrosegUserError(f"{loss} loss: {option} must be true or false, got {value!r}")
+    return value
 
 
 def _flat(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None):
@@ -41,7 +63,7 @@ class BCELoss(nn.Module):
 
     def __init__(self, pos_weight: float | None = None):
         super().__init__()
-        self.pos_weight = pos_weight
+        self.pos_weight = None if pos_weight is None else _number("bce", "pos_weight", pos_weight, 0.0, open_low=True)
 
     def forward(self, logits, target, valid=None):
         x, y, w = _flat(logits, target, valid)
@@ -63,11 +85,8 @@ class FocalLoss(nn.Module):
 
     def __init__(self, alpha: float | None = 0.25, gamma: float = 2.0):
         super().__init__()
-        if alpha is not None and not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        if gamma < 0:
-            raise ValueError(f"gamma must be >= 0, got {gamma}")
-        self.alpha, self.gamma = alpha, gamma
+        self.alpha = None if alpha is None else _number("focal", "alpha", alpha, 0.0, 1.0)
+        self.gamma = _number("focal", "gamma", gamma, 0.0)
 
     def forward(self, logits, target, valid=None):
         x, y, w = _flat(logits, target, valid)
@@ -82,11 +101,12 @@ class FocalLoss(nn.Module):
 
 
 class _Overlap(nn.Module):
+    loss_name = "overlap"
+
     def __init__(self, smooth: float = 1.0, per_image: bool = False):
         super().__init__()
-        if smooth < 0:
-            raise ValueError("smooth must be >= 0")
-        self.smooth, self.per_image = smooth, per_image
+        self.smooth = _number(self.loss_name, "smooth", smooth, 0.0)
+        self.per_image = _flag(self.loss_name, "per_image", per_image)
 
     def _sums(self, logits, target, valid):
         x, y, w = _flat(logits, target, valid)
@@ -110,6 +130,8 @@ class SoftIoULoss(_Overlap):
 
 class DiceLoss(_Overlap):
     """Soft Dice loss ``1 - (2I + s) / (|P| + |Y| + s)``, batch-pooled or per image."""
+
+    loss_name = "dice"
 
     def forward(self, logits, target, valid=None):
         inter, p, y = self._sums(logits, target, valid)
@@ -135,7 +157,7 @@ class LovaszHingeLoss(nn.Module):
 
     def __init__(self, per_image: bool = True):
         super().__init__()
-        self.per_image = per_image
+        self.per_image = _flag("lovasz", "per_image", per_image)
 
     @staticmethod
     def _one(logits: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -179,18 +201,50 @@ LOSSES = {
 _TERM = re.compile(r"^\s*(?:(\d+(?:\.\d*)?|\.\d+)\s*\*\s*)?([a-z_]+)\s*$")
 
 
-def create_loss(spec: str, **options) -> nn.Module:
-    """Build a loss from a spec such as ``"bce"``, ``"focal"`` or ``"bce + 0.5*iou"``.
+def loss_options(name: str) -> list[str]:
+    """Option names the loss term ``name`` accepts, in its constructor's order."""
+    if name not in LOSSES:
+        raise CorrosegUserError(f"unknown loss {name!r}; terms: {', '.join(LOSSES)}")
+    return list(inspect.signature(LOSSES[name]).parameters)
 
-    ``options`` go to every term that accepts them (e.g. ``smooth=1.0``).
-    """
+
+def _parse(spec: str) -> list[tuple[float, str]]:
+    """``"bce + 0.5*iou"`` -> ``[(1.0, "bce"), (0.5, "iou")]``."""
+    if not isinstance(spec, str):
+        raise CorrosegUserError(f"a loss spec is a string such as 'bce + 0.5*iou', got {spec!r}")
     terms = []
     for part in spec.split("+"):
         match = _TERM.match(part)
         if match is None or match.group(2) not in LOSSES:
-            raise ValueError(f"bad loss term {part.strip()!r} in {spec!r}; terms: {', '.join(LOSSES)}")
-        cls = LOSSES[match.group(2)]
-        accepted = inspect.signature(cls).parameters
-        loss = cls(**{k: v for k, v in options.items() if k in accepted})
-        terms.append((float(match.group(1) or 1.0), loss))
-    return terms[0][1] if len(terms) == 1 and terms[0][0] == 1.0 else WeightedSum(terms)
+            word = match.group(2) if match else part.strip()
+            raise CorrosegUserError(
+                f"bad loss term {part.strip()!r} in {spec!r}{did_you_mean([word], LOSSES)}; terms: {', '.join(LOSSES)}"
+            )
+        terms.append((float(match.group(1) or 1.0), match.group(2)))
+    return terms
+
+
+def create_loss(spec: str, **options) -> nn.Module:
+    """Build a loss from a spec such as ``"bce"``, ``"focal"`` or ``"bce + 0.5*iou"``.
+
+    ``options`` go to every term that accepts them (e.g. ``smooth=1.0`` to both
+    ``iou`` and ``dice``). An option no term of the spec accepts, an unknown term and
+    an option value a loss rejects raise :class:`~corroseg.errors.CorrosegUserError`.
+    """
+    terms = _parse(spec)
+    accepted = {name: loss_options(name) for _, name in terms}
+    known = [option for names in accepted.values() for option in names]
+    unknown = [key for key in options if key not in known]
+    if unknown:
+        known = list(dict.fromkeys(known))
+        listed = ", ".join(repr(key) for key in unknown)
+        per_term = "; ".join(f"{name}: {', '.join(names) or 'no options'}" for name, names in accepted.items())
+        raise CorrosegUserError(
+            f"loss {spec!r}: no term accepts option{'s' if len(unknown) > 1 else ''} {listed}{did_you_mean(unknown, known)}; "
+            f"accepted: {per_term}"
+        )
+    built = [
+        (weight, LOSSES[name](**{k: v for k, v in options.items() if k in accepted[name]}))
+        for weight, name in terms
+    ]
+    return built[0][1] if len(built) == 1 and built[0][0] == 1.0 else WeightedSum(built)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from corroseg.models.blocks import conv_bn_relu, resize_to
+from corroseg.errors import CorrosegUserError
+from corroseg.models.blocks import checked_channels, checked_rates, conv_bn_relu, resize_to
 from corroseg.models.registry import register
 
 
@@ -27,6 +28,8 @@ class SAddUNet(nn.Module):
 
     def __init__(self, width: int = 64):
         super().__init__()
+        if isinstance(width, bool) or not isinstance(width, int) or width <= 0:
+            raise CorrosegUserError(f"sadd_unet: width must be a positive integer, got {width!r}")
         channels = [width * 2**i for i in range(5)]
         encoder, previous = [], 1
         for c in channels:
@@ -63,7 +66,8 @@ class XSCatUNet(nn.Module):
 
     def __init__(self, channels: tuple[int, int, int] = (16, 32, 64), dropout: tuple[float, float, float] = (0.1, 0.1, 0.2)):
         super().__init__()
-        c1, c2, c3 = channels
+        c1, c2, c3 = checked_channels("xscat_unet", "channels", channels, 3)
+        dropout = checked_rates("xscat_unet", "dropout", dropout, 3)
         self.down1 = self._level(1, c1, dropout[0])
         self.down2 = self._level(c1, c2, dropout[1])
         self.bottom = self._level(c2, c3, dropout[2])

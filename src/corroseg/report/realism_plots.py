@@ -1,19 +1,21 @@
-"""Pictures for the realism comparison: statistic histograms and wells side by side."""
+"""Pictures for the realism comparison: statistic histograms and wells side by side.
+
+Figures are built as :class:`matplotlib.figure.Figure` objects, without pyplot: no
+global figure state and no backend switch, so importing this module leaves the
+importer's matplotlib backend alone. PNGs are written atomically.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from corroseg.atomic import atomic_path  # noqa: E402
-from corroseg.data.corruption import corrupted_pixels  # noqa: E402
-from corroseg.data.wells import assemble  # noqa: E402
-from corroseg.synth.realism import Sample, patch_features  # noqa: E402
+from corroseg.atomic import atomic_path
+from corroseg.data.corruption import corrupted_pixels
+from corroseg.data.wells import assemble
+from corroseg.synth.realism import Sample, patch_features
 
 
 def plot_statistics(synthetic: Sample, real: Sample, path: str | Path, max_patches: int = 4000) -> Path:
@@ -26,7 +28,9 @@ def plot_statistics(synthetic: Sample, real: Sample, path: str | Path, max_patch
     fs, fr = patch_features(subsample(synthetic.clean)), patch_features(subsample(real.clean))
     names = list(fs)
     columns = 4
-    fig, axes = plt.subplots(int(np.ceil(len(names) / columns)), columns, figsize=(4 * columns, 2.6 * np.ceil(len(names) / columns)))
+    rows = int(np.ceil(len(names) / columns))
+    fig = Figure(figsize=(4 * columns, 2.6 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False)
     for ax, name in zip(axes.ravel(), names):
         both = np.concatenate([fs[name], fr[name]])
         lo, hi = np.percentile(both, [1, 99])
@@ -60,7 +64,8 @@ def plot_wells(synthetic: Sample, real: Sample, path: str | Path, count: int = 6
     real_segments = _segments(real, count, rows, seed)
     synthetic_segments = _segments(synthetic, count, rows, seed)
     columns = max(len(real_segments), len(synthetic_segments))
-    fig, axes = plt.subplots(2, columns, figsize=(1.9 * columns, 9), squeeze=False)
+    fig = Figure(figsize=(1.9 * columns, 9))
+    axes = fig.subplots(2, columns, squeeze=False)
     for r, (label, segments) in enumerate((("real", real_segments), ("synthetic", synthetic_segments))):
         for c in range(columns):
             ax = axes[r, c]
@@ -77,9 +82,9 @@ def plot_wells(synthetic: Sample, real: Sample, path: str | Path, count: int = 6
     return _save(fig, path)
 
 
-def _save(fig, path: str | Path) -> Path:
+def _save(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` atomically (a pyplot-free figure needs no closing)."""
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=70)
-    plt.close(fig)
     return path

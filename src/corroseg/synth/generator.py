@@ -1,4 +1,15 @@
-"""Synthetic wells and datasets in the challenge format, deterministic for a seed."""
+"""Synthetic wells and datasets in the challenge format, deterministic for a seed.
+
+Labels of corrupted patches follow the challenge. Its label files hold an empty
+mask on every patch with a corrupted pixel (a placeholder, NaN, inf or outlier; see
+:mod:`corroseg.data.corruption`): the seed paper reports black masks on the corrupted
+images, 3.5% of train and 6.8% of test patches, exactly the shares holding a
+placeholder (342/9674 and 175/2538). So in ``y_train.csv`` and ``y_test.csv`` every
+patch with any corrupted pixel gets an empty mask, whatever lies under it. The whole
+wells (``wells/*.npz``) keep the physical mask (corrosion next to a dropout is still
+corrosion) and mark the no-data pixels in their ``valid`` array. ``synth.json`` counts,
+per well, the label patches blanked and how many of them hold physical corrosion.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +24,7 @@ import numpy as np
 from rich.progress import Progress
 
 from corroseg.data.challenge import PATCH_SIZE, write_submission
+from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.names import format_name
 from corroseg.data.wells import Well, cut, save_well
 from corroseg.errors import CorrosegInputError
@@ -53,6 +65,10 @@ PRESETS = {
     "small": Preset("small", train_wells=8, test_wells=3, rows=(720, 3_600)),
     "tiny": Preset("tiny", train_wells=4, test_wells=2, rows=(216, 432)),
 }
+
+
+LABEL_RULE = "label files: empty mask on every patch with a corrupted pixel; wells: physical mask and valid pixels"
+"""How labels of corrupted patches are written (recorded in ``synth.json``)."""
 
 
 @dataclass
@@ -218,7 +234,8 @@ def write_dataset(
 
     Layout: ``x_train/``, ``y_train.csv``, ``x_test/``, ``y_test.csv``,
     ``wells/{split}_well_{w}.npz`` and ``synth.json``. The folder appears only
-    when complete.
+    when complete. The label files empty every patch with a corrupted pixel, as the
+    challenge's do; the wells keep the physical mask (see the module docstring).
     """
     out = Path(out)
     if isinstance(preset, str):
@@ -233,7 +250,7 @@ def write_dataset(
         raise CorrosegInputError(out, "already exists and is not empty; choose another folder or pass --overwrite")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    manifest = {"seed": seed, "preset": asdict(preset), "wells": {}}
+    manifest = {"seed": seed, "preset": asdict(preset), "label_rule": LABEL_RULE, "wells": {}}
     try:
         with Progress(disable=not progress, transient=False) as bar:
             for split in ("train", "test"):
@@ -248,17 +265,30 @@ def write_dataset(
     return out
 
 
+def challenge_labels(patches: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Challenge-format label masks of ``(N, 36, 36)`` patches and which were blanked.
+
+    Every patch with any corrupted pixel gets an empty mask, as in the challenge's
+    label files; the other masks are returned as they are.
+    """
+    blank = corrupted_pixels(patches).reshape(len(patches), -1).any(axis=1)
+    labels = masks.copy()
+    labels[blank] = 0
+    return labels, blank
+
+
 def _write_split(root: Path, split: str, wells: list[SynthWell], manifest: dict) -> None:
     folder = root / f"x_{split}"
     folder.mkdir()
     names, masks = [], []
     for number, synth in enumerate(wells, start=1):
-        patches, patch_masks = cut(synth.well.image), cut(synth.well.mask)
+        patches, physical = cut(synth.well.image), cut(synth.well.mask)
         for p, patch in enumerate(patches):
             name = format_name(number, p)
             np.save(folder / f"{name}.npy", patch)
             names.append(name)
-        masks.append(patch_masks)
+        labels, blanked = challenge_labels(patches, physical)
+        masks.append(labels)
         save_well(root / "wells" / f"{split}_well_{number}.npz", synth.well)
         manifest["wells"][f"{split}_{number}"] = {
             "rows": int(synth.well.image.shape[0]),
@@ -268,5 +298,7 @@ def _write_split(root: Path, split: str, wells: list[SynthWell], manifest: dict)
             "touched_patches": synth.touched_patches.tolist(),
             "collars": synth.collars,
             "defects": len(synth.defects),
+            "blanked_label_patches": int(blanked.sum()),
+            "blanked_corroded_patches": int(physical[blanked].any(axis=(1, 2)).sum()),
         }
     write_submission(root / f"y_{split}.csv", names, np.concatenate(masks))

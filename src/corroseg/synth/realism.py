@@ -22,11 +22,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from corroseg.data.challenge import PatchImages, read_images
+from corroseg.data.challenge import FALSE_ALARM_WELLS, PatchImages, read_images
 from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.wells import assemble, infer_width
 
-REAL_FALSE_ALARM_WELLS = (9, 10)
 TOLERANCE = 0.25
 TARGET_ACCURACY = 0.70
 COLLAR_LEVEL = 0.08
@@ -102,7 +101,11 @@ def load_sample(
     exclude: Sequence[int] = (),
     split: str = "train",
 ) -> Sample:
-    """Clean patches, corruption rates and collar spacings of a dataset's wells."""
+    """Clean patches, corruption rates and collar spacings of a dataset's wells.
+
+    On the real data pass ``exclude=FALSE_ALARM_WELLS``: those wells are the
+    false-alarm test and must not shape the synthetic data either.
+    """
     images = read_images(path, split)
     keep = ~np.isin(images.wells, list(exclude))
     if wells is not None:

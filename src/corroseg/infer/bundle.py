@@ -1,0 +1,153 @@
+"""A trained run as a predictor: config, scaler and weights from the run folder; no Lightning.
+
+>>> predictor = Predictor.from_run("runs/demo")
+>>> probability = predictor.predict_well(image)          # (rows, width), NaN where no data
+>>> masks = predictor.patch_masks(patch_images)           # challenge patches -> 0/1 masks
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from corroseg.data.challenge import PATCH_SIZE, PatchImages
+from corroseg.data.corruption import CorruptionPolicy, corrupted_pixels
+from corroseg.data.scaling import PatchScaler
+from corroseg.data.wells import WidthOverride, assemble, cut, resolve_width
+from corroseg.errors import CorrosegInputError
+from corroseg.infer.windows import predict_well
+from corroseg.models import create
+from corroseg.train.config import TrainConfig, read_config
+
+CONFIG, SCALER, WEIGHTS = "config.yaml", "scaler.json", "model.safetensors"
+
+
+class TorchModel:
+    """A torch module as a predictor callable: ``(N, 1, H, W) float32 -> logits`` (numpy)."""
+
+    def __init__(self, model: torch.nn.Module, channels_last: bool = False, bf16: bool = False):
+        self.model = model.eval()
+        self.channels_last = channels_last
+        self.bf16 = bf16
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.model(x)
+        return logits.float().numpy()
+
+
+@dataclass
+class Predictor:
+    """Predicts corrosion probabilities for whole wells and challenge patches.
+
+    Attributes
+    ----------
+    model : callable
+        The predictor callable ``(N, 1, H, W) -> logits``.
+    scaler : PatchScaler
+        Fitted on the training wells; never re-fitted here.
+    config : TrainConfig
+        The run's configuration (window sizes, threshold).
+    """
+
+    model: object
+    scaler: PatchScaler
+    config: TrainConfig
+    policy: CorruptionPolicy = CorruptionPolicy()
+    batch_size: int = 16
+
+    @classmethod
+    def from_run(cls, run: str | Path, threads: int | None = None, bf16: bool = False) -> Predictor:
+        """Load a run folder written by ``corroseg train``."""
+        run = Path(run)
+        if not run.is_dir():
+            raise CorrosegInputError(run, "no such run folder")
+        for name in (CONFIG, SCALER, WEIGHTS):
+            if not (run / name).is_file():
+                raise CorrosegInputError(run / name, "missing: not a finished corroseg run (train it, or --resume it)")
+        config = read_config(run / CONFIG)
+        scaler = PatchScaler.load(run / SCALER)
+        try:
+            weights = load_file(str(run / WEIGHTS))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CorrosegInputError(run / WEIGHTS, f"unreadable weights file ({exc})") from None
+        options = {k: v for k, v in config.model_options.items() if k != "pretrained"}
+        model = create(config.model, **options)
+        try:
+            model.load_state_dict(weights)
+        except RuntimeError as exc:
+            problem = str(exc).splitlines()[0]
+            raise CorrosegInputError(run / WEIGHTS, f"weights do not fit model {config.model} ({problem})") from None
+        if threads:
+            torch.set_num_threads(threads)
+        return cls(TorchModel(model, bf16=bf16), scaler, config)
+
+    @property
+    def threshold(self) -> float:
+        return self.config.threshold
+
+    def scaled(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scaled, filled image and validity of a raw well image."""
+        filled, valid = self.policy.clean(np.asarray(image, dtype=np.float32))
+        return np.nan_to_num(self.scaler.transform_well(filled), nan=0.0), valid
+
+    def predict_well(self, image: np.ndarray) -> np.ndarray:
+        """Probability of corrosion ``(rows, width)`` float32; NaN where there is no reading.
+
+        The well is processed in overlapping windows along depth (the run's
+        ``predict_rows`` / ``predict_overlap``), ``batch_size`` windows at a time.
+        """
+        image = np.asarray(image, dtype=np.float32)
+        if image.ndim != 2 or image.shape[1] % PATCH_SIZE:
+            raise ValueError(f"a well image is (rows, 36 or 72), got {image.shape}")
+        scaled, valid = self.scaled(image)
+        cfg = self.config
+        probability = predict_well(self.model, scaled, cfg.predict_rows, cfg.predict_overlap, self.batch_size,
+                                   patch_columns=cfg.window == "patch")
+        probability[~valid] = np.nan
+        return probability
+
+    def well_mask(self, probability: np.ndarray) -> np.ndarray:
+        """0/1 mask of a well's probability; no-data pixels are never corrosion."""
+        with np.errstate(invalid="ignore"):
+            return (np.nan_to_num(probability, nan=0.0) >= self.threshold).astype(np.uint8)
+
+    def predict_patches(self, images: PatchImages, widths: WidthOverride | None = None) -> np.ndarray:
+        """Probabilities ``(N, 36, 36)`` of challenge patches, each predicted inside its whole well.
+
+        Patches are regrouped into wells (width inferred as ``inspect`` does, or
+        from ``widths``), each well is predicted whole and cut back, so a patch sees
+        its neighbours above, below and around.
+        """
+        out = np.zeros(images.images.shape, np.float32)
+        for well in images.well_ids():
+            rows = np.flatnonzero(images.wells == well)
+            patches = images.images[rows]
+            width, _ = resolve_width(well, patches, widths)
+            out[rows] = cut(self.predict_well(assemble(patches, width)))
+        return out
+
+    def patch_masks(self, images: PatchImages, probability: np.ndarray | None = None,
+                    blank_corrupted: bool = True, widths: WidthOverride | None = None) -> np.ndarray:
+        """0/1 masks of challenge patches, in the challenge's convention.
+
+        ``blank_corrupted`` (default) empties every patch holding a corrupted pixel:
+        the challenge's labels are empty on exactly those patches (see docs/training.md).
+        """
+        if probability is None:
+            probability = self.predict_patches(images, widths)
+        masks = (np.nan_to_num(probability, nan=0.0) >= self.threshold).astype(np.uint8)
+        if blank_corrupted:
+            masks[corrupted_pixels(images.images).reshape(len(masks), -1).any(axis=1)] = 0
+        return masks

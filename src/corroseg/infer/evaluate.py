@@ -1,0 +1,100 @@
+"""Evaluate a run on a labelled split: the challenge metric, its companions, per well; false alarms."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from corroseg.data.challenge import FALSE_ALARM_WELLS, load_split, read_images
+from corroseg.data.wells import WidthOverride, assemble, resolve_width
+from corroseg.errors import CorrosegInputError
+from corroseg.infer.bundle import Predictor
+from corroseg.models import metrics
+
+
+def iou_nonempty(pred: np.ndarray, truth: np.ndarray) -> float:
+    """The challenge metric over patches whose truth is not empty (empty ones score 1 for free)."""
+    nonempty = truth.reshape(len(truth), -1).any(axis=1)
+    return metrics.challenge_iou(pred[nonempty], truth[nonempty]) if nonempty.any() else float("nan")
+
+
+def score(pred: np.ndarray, truth: np.ndarray, wells: np.ndarray) -> dict:
+    """Every figure of ``corroseg evaluate`` for challenge-format masks ``(N, 36, 36)``."""
+    summary = metrics.summary(pred, truth)
+    result = {
+        "patches": summary["patches"],
+        "iou": summary["challenge_iou"],
+        "iou_nonempty": iou_nonempty(pred, truth),
+        "global_iou": summary["global_iou"],
+        "precision": summary["precision"],
+        "recall": summary["recall"],
+        "f1": summary["f1"],
+        "false_alarm_rate": summary["false_alarm_rate"],
+        "patches_with_corrosion": int(truth.reshape(len(truth), -1).any(axis=1).sum()),
+        "per_well": {},
+    }
+    for well in np.unique(wells):
+        rows = wells == well
+        one = metrics.summary(pred[rows], truth[rows])
+        result["per_well"][str(int(well))] = {
+            "patches": one["patches"],
+            "iou": one["challenge_iou"],
+            "iou_nonempty": iou_nonempty(pred[rows], truth[rows]),
+            "precision": one["precision"],
+            "recall": one["recall"],
+            "false_alarm_rate": one["false_alarm_rate"],
+        }
+    return result
+
+
+def evaluate(predictor: Predictor, data: str | Path, split: str = "test",
+             widths: WidthOverride | None = None, blank_corrupted: bool = True) -> dict:
+    """Predict a labelled split (each patch inside its whole well) and score it."""
+    loaded = load_split(data, split)
+    if loaded.masks is None:
+        raise CorrosegInputError(data, f"no y_{split}*.csv labels to evaluate against")
+    pred = predictor.patch_masks(loaded.images, blank_corrupted=blank_corrupted, widths=widths)
+    result = score(pred, loaded.masks, loaded.images.wells)
+    result["split"] = split
+    result["labels"] = str(loaded.labels_source)
+    result["threshold"] = predictor.threshold
+    return result
+
+
+def false_alarms(predictor: Predictor, path: str | Path, wells: Sequence[int] | None = None,
+                 widths: WidthOverride | None = None) -> dict:
+    """Share of valid pixels predicted as corrosion on wells known to be free of it.
+
+    Parameters
+    ----------
+    path : path
+        A folder of unlabelled patches (or a dataset directory: its ``x_train``).
+    wells : sequence of int, optional
+        Which wells; default: the real false-alarm wells 9 and 10 when the folder
+        has them, else every well in it.
+
+    Each well is predicted whole; no-data pixels count neither way, and no patch is
+    blanked (this is the physical figure, not the challenge convention).
+    """
+    images = read_images(path, "train")
+    present = images.well_ids()
+    if wells is None:
+        wells = [w for w in FALSE_ALARM_WELLS if w in present] or present
+    missing = sorted(set(wells) - set(present))
+    if missing:
+        raise CorrosegInputError(path, f"no patches of wells {missing}")
+    per_well, flagged, valid_total = {}, 0, 0
+    for well in wells:
+        patches = images.images[images.wells == well]
+        width, _ = resolve_width(well, patches, widths)
+        probability = predictor.predict_well(assemble(patches, width))
+        valid = np.isfinite(probability)
+        hits = int((probability[valid] >= predictor.threshold).sum())
+        per_well[str(well)] = {"valid_pixels": int(valid.sum()), "flagged_pixels": hits,
+                               "rate": hits / max(int(valid.sum()), 1)}
+        flagged += hits
+        valid_total += int(valid.sum())
+    return {"source": str(path), "wells": list(map(int, wells)), "rate": flagged / max(valid_total, 1),
+            "flagged_pixels": flagged, "valid_pixels": valid_total, "per_well": per_well}

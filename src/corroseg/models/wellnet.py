@@ -1,0 +1,97 @@
+"""WellNet: our own model, a small U-Net for whole-well windows on a laptop CPU."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from corroseg.errors import CorrosegUserError
+from corroseg.models.registry import register
+
+
+class WrapConv(nn.Module):
+    """3x3 convolution padded circularly along azimuth (last axis), with zeros along depth.
+
+    The casing is a closed ring: column 0 touches the last column. Zero padding would
+    invent an edge there, and a groove crossing it would be cut in two.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=(1, 0), bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(x, (1, 1, 0, 0), mode="circular"))
+
+
+def wrap_block(in_channels: int, out_channels: int, dropout: float = 0.0) -> nn.Sequential:
+    """Two wrap-padded 3x3 convolutions with batch-norm and ReLU."""
+    layers: list[nn.Module] = [WrapConv(in_channels, out_channels), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)]
+    if dropout:
+        layers.append(nn.Dropout2d(dropout))
+    layers += [WrapConv(out_channels, out_channels), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+@register("wellnet")
+class WellNet(nn.Module):
+    """Small circular U-Net for whole-well windows (our default); returns logits.
+
+    Why this shape (see ``docs/training.md``):
+
+    * grooves are 1-4 px wide: the first level keeps full resolution and the skip
+      from it carries every pixel to the output;
+    * grooves run along depth over many patches: it reads tall windows (144 rows in
+      training, longer at prediction) and its deepest level pools depth only, so its
+      receptive field is long in depth and the 9 px azimuth grid is not blurred away;
+    * azimuth wraps around: every convolution pads circularly along azimuth, so a
+      36 or 72 px wide window is seen as the closed ring it is, and there is no seam;
+    * a CPU budget: about 0.1 GFLOPs per 36x36 patch, 150k parameters.
+
+    Any height works (padded to a multiple of 8 inside); widths must be multiples of 4.
+
+    Parameters
+    ----------
+    channels : tuple of int
+        Channels of the four levels (full, 1/2, 1/4 resolution, 1/8 along depth only).
+    dropout : float
+        ``Dropout2d`` inside the two deepest blocks.
+    """
+
+    accepts_taller_inputs = True
+
+    def __init__(self, channels: tuple[int, ...] = (16, 32, 64, 96), dropout: float = 0.0):
+        super().__init__()
+        channels = tuple(int(c) for c in channels)
+        if len(channels) != 4 or min(channels) < 1:
+            raise CorrosegUserError(f"wellnet: channels must be four positive numbers, got {channels}")
+        if not 0.0 <= dropout < 1.0:
+            raise CorrosegUserError(f"wellnet: dropout must be in [0, 1), got {dropout}")
+        c1, c2, c3, c4 = channels
+        self.pools = [(2, 2), (2, 2), (2, 1)]
+        self.down = nn.ModuleList([wrap_block(1, c1), wrap_block(c1, c2), wrap_block(c2, c3, dropout)])
+        self.bottom = wrap_block(c3, c4, dropout)
+        self.up = nn.ModuleList(
+            [nn.ConvTranspose2d(c4, c3, (2, 1), stride=(2, 1)), nn.ConvTranspose2d(c3, c2, 2, stride=2),
+             nn.ConvTranspose2d(c2, c1, 2, stride=2)]
+        )
+        self.merge = nn.ModuleList([wrap_block(2 * c3, c3), wrap_block(2 * c2, c2), wrap_block(2 * c1, c1)])
+        self.head = nn.Conv2d(c1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows, width = x.shape[-2:]
+        if width % 4:
+            raise ValueError(f"wellnet needs a width divisible by 4, got {width}")
+        pad = (-rows) % 8
+        if pad:
+            x = F.pad(x, (0, 0, 0, pad), mode="replicate")
+        skips = []
+        for block, pool in zip(self.down, self.pools):
+            x = block(x)
+            skips.append(x)
+            x = F.max_pool2d(x, pool)
+        x = self.bottom(x)
+        for up, merge, skip in zip(self.up, self.merge, reversed(skips)):
+            x = merge(torch.cat([up(x), skip], dim=1))
+        return self.head(x)[..., :rows, :]

@@ -1,0 +1,78 @@
+"""Training callbacks: gradual unfreezing of a pretrained encoder, throughput."""
+
+from __future__ import annotations
+
+import time
+
+import lightning as L
+from lightning.pytorch.callbacks import BaseFinetuning
+
+
+class GradualUnfreezing(BaseFinetuning):
+    """Freeze the encoder, then unfreeze one block every ``every`` epochs, deepest first.
+
+    The paper fine-tunes a pretrained ResNet-50 this way. Lightning's ``BaseFinetuning``
+    also puts the frozen blocks' batch-norm layers in eval mode, so their running
+    statistics stay those of the pretrained encoder until the block is unfrozen
+    (``requires_grad=False`` alone would keep updating them). Each unfrozen block joins
+    the optimiser as a new parameter group at a tenth of the learning rate.
+
+    The model must have ``encoder.blocks()`` (deepest first), as ``corroseg`` has.
+    """
+
+    def __init__(self, every: int):
+        super().__init__()
+        self.every = int(every)
+
+    def freeze_before_training(self, pl_module: L.LightningModule) -> None:
+        self.freeze(pl_module.model.encoder, train_bn=False)
+
+    def finetune_function(self, pl_module: L.LightningModule, current_epoch: int, optimizer) -> None:
+        if current_epoch == 0 or current_epoch % self.every:
+            return
+        blocks = pl_module.model.encoder.blocks()
+        index = current_epoch // self.every - 1
+        if index < len(blocks):
+            self.unfreeze_and_add_param_group(blocks[index], optimizer, lr=pl_module.cfg.lr * 0.1, train_bn=True)
+
+
+class Throughput(L.Callback):
+    """Training speed in 36x36-patch equivalents per second of training steps.
+
+    Only the steps are timed (data loading, forward, backward, optimiser), not
+    validation, so the figure compares models and settings fairly.
+    """
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.patches = 0.0
+        self._start = 0.0
+        self._epoch = [0.0, 0.0]
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._epoch = [0.0, 0.0]
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        image = batch["image"]
+        self._epoch[0] += time.perf_counter() - self._start
+        self._epoch[1] += image.shape[0] * image.shape[-2] * image.shape[-1] / 36**2
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        seconds, patches = self._epoch
+        self.seconds += seconds
+        self.patches += patches
+        if seconds > 0:
+            pl_module.log("train_patches_per_s", patches / seconds)
+
+    @property
+    def patches_per_second(self) -> float:
+        return self.patches / self.seconds if self.seconds else float("nan")
+
+    def state_dict(self) -> dict:
+        return {"seconds": self.seconds, "patches": self.patches}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seconds, self.patches = state["seconds"], state["patches"]

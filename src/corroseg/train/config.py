@@ -1,0 +1,356 @@
+"""Training configuration: one frozen dataclass, named presets, YAML files and ``key=value`` overrides.
+
+>>> cfg = load_config("paper", ["max_epochs=3", "model_options.skip=add"])
+
+Unknown keys are rejected by name (with the closest known key as a hint), values are
+checked for type and range, and the resolved configuration is saved in every run
+directory as YAML, so a run can be reproduced and predicted from its folder alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+import yaml
+
+from corroseg.atomic import atomic_path
+from corroseg.errors import CorrosegInputError, CorrosegUserError
+
+EXPANSIONS = ("none", "hflip", "vflip", "hvflip")
+"""Deterministic copies of the paper's dataset expansion: raw, flips, composed flips."""
+
+FORMAT = "corroseg-train-config/1"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides how a model is trained and how its run predicts.
+
+    Model and loss
+        ``model`` (registry name) and ``model_options``; ``loss`` (a spec such as
+        ``"bce + iou"``) and ``loss_options``.
+    Optimisation
+        ``optimizer`` (adam, adamw), ``lr``, ``weight_decay``, ``scheduler`` (none or
+        cosine over ``max_epochs``), ``batch_size`` (windows per step), ``max_epochs``,
+        ``max_time`` (seconds of training, None = no limit), ``patience`` (epochs
+        without a better validation metric before stopping, 0 = never).
+    Data
+        ``window`` = ``well`` (windows of ``window_rows`` rows across the whole
+        circumference, cut anywhere in a whole well) or ``patch`` (the challenge's 36x36
+        patches); ``windows_per_epoch`` (None: enough to cover the training pixels
+        once); random ``flips`` and azimuth ``roll``; ``expansion``, the paper's
+        deterministic copies of every patch; ``scaler`` (global, per_pixel, per_patch);
+        ``labels`` (auto, wells, patches: learn from physical whole-well masks or from
+        challenge-format labels, whose corrupted patches stay out of the loss);
+        ``max_corrupted_fraction`` (patch mode: patches with more corrupted pixels are
+        dropped); ``val_wells`` or ``val_fraction`` (a split by well); ``exclude_wells``
+        (``auto``: the real false-alarm wells 9 and 10 unless the data is a corroseg
+        synthetic dataset).
+    Engineering
+        ``seed``, ``deterministic``, ``precision`` (32 or bf16-mixed),
+        ``channels_last``, ``threads``, ``num_workers``, ``accelerator``, ``devices``,
+        ``strategy``.
+    Fine-tuning (the paper's ResNet-50 encoder)
+        ``unfreeze_every``: with a pretrained encoder (``model_options.pretrained``),
+        start frozen and unfreeze one more encoder block every N epochs (0 = train
+        everything from the start).
+    Prediction
+        ``threshold`` on the probability, ``predict_rows`` and ``predict_overlap``:
+        the sliding windows along depth.
+    """
+
+    preset: str = "default"
+    model: str = "wellnet"
+    model_options: dict = field(default_factory=dict)
+    loss: str = "bce + iou"
+    loss_options: dict = field(default_factory=dict)
+    optimizer: str = "adamw"
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    scheduler: str = "cosine"
+    batch_size: int = 32
+    max_epochs: int = 12
+    max_time: float | None = None
+    patience: int = 6
+    window: str = "well"
+    window_rows: int = 144
+    windows_per_epoch: int | None = None
+    flips: bool = True
+    roll: bool = True
+    expansion: tuple = ("none",)
+    scaler: str = "global"
+    labels: str = "auto"
+    max_corrupted_fraction: float = 1.0
+    val_wells: tuple | None = None
+    val_fraction: float = 0.2
+    exclude_wells: Any = "auto"
+    seed: int = 0
+    deterministic: bool = True
+    precision: str = "32"
+    channels_last: bool = False
+    threads: int | None = None
+    num_workers: int = 0
+    accelerator: str = "auto"
+    devices: Any = 1
+    strategy: str = "auto"
+    unfreeze_every: int = 0
+    threshold: float = 0.5
+    predict_rows: int = 576
+    predict_overlap: int = 72
+
+    def __post_init__(self):
+        _check_types(self)
+        for name in ("expansion", "val_wells"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        if isinstance(self.exclude_wells, list):
+            object.__setattr__(self, "exclude_wells", tuple(self.exclude_wells))
+        choices = {
+            "optimizer": ("adam", "adamw"),
+            "scheduler": ("none", "cosine"),
+            "window": ("well", "patch"),
+            "scaler": ("global", "per_pixel", "per_patch"),
+            "labels": ("auto", "wells", "patches"),
+            "precision": ("32", "bf16-mixed", "16-mixed"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise CorrosegUserError(f"config {name}={getattr(self, name)!r}: choose from {', '.join(allowed)}")
+        bad = [e for e in self.expansion if e not in EXPANSIONS]
+        if bad or not self.expansion:
+            raise CorrosegUserError(f"config expansion={list(self.expansion)}: items from {', '.join(EXPANSIONS)}")
+        positive = ("lr", "batch_size", "max_epochs", "window_rows", "predict_rows")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise CorrosegUserError(f"config {name}={getattr(self, name)}: must be > 0")
+        if self.window_rows % 36 or self.predict_rows % 36:
+            raise CorrosegUserError("config window_rows and predict_rows must be multiples of 36 (whole patches)")
+        if self.window == "patch" and self.window_rows != 36:
+            raise CorrosegUserError("config window=patch needs window_rows=36")
+        if not 0 <= self.predict_overlap < self.predict_rows:
+            raise CorrosegUserError("config predict_overlap must be in [0, predict_rows)")
+        if not 0.0 < self.threshold < 1.0:
+            raise CorrosegUserError(f"config threshold={self.threshold}: must be in (0, 1)")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise CorrosegUserError(f"config val_fraction={self.val_fraction}: must be in (0, 1)")
+        if not 0.0 <= self.max_corrupted_fraction <= 1.0:
+            raise CorrosegUserError("config max_corrupted_fraction must be in [0, 1]")
+        if self.exclude_wells != "auto" and not isinstance(self.exclude_wells, tuple):
+            raise CorrosegUserError("config exclude_wells: 'auto' or a list of well numbers")
+        for name in ("patience", "unfreeze_every", "num_workers"):
+            if getattr(self, name) < 0:
+                raise CorrosegUserError(f"config {name} must be >= 0")
+
+    def to_dict(self) -> dict:
+        """Plain YAML-friendly dict (tuples as lists)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _allowed_types(annotation) -> tuple[type, ...] | None:
+    """Python types accepted for a field annotation (None: anything)."""
+    text = annotation if isinstance(annotation, str) else str(annotation)
+    table = {
+        "str": (str,), "int": (int,), "float": (float, int), "bool": (bool,), "dict": (dict,),
+        "tuple": (tuple, list), "float | None": (float, int, type(None)), "int | None": (int, type(None)),
+        "tuple | None": (tuple, list, type(None)),
+    }
+    if get_origin(annotation) is not None:
+        return tuple(a for a in get_args(annotation))
+    return table.get(text)
+
+
+def _check_types(cfg: TrainConfig) -> None:
+    for f in fields(cfg):
+        allowed = _allowed_types(f.type)
+        value = getattr(cfg, f.name)
+        if allowed is None:
+            continue
+        if isinstance(value, bool) and bool not in allowed:
+            raise CorrosegUserError(f"config {f.name}={value!r}: expected {f.type}")
+        if not isinstance(value, allowed):
+            raise CorrosegUserError(f"config {f.name}={value!r}: expected {f.type}, got {type(value).__name__}")
+
+
+PRESETS: dict[str, dict] = {
+    "default": {},
+    "paper": {
+        "preset": "paper",
+        "model": "corroseg",
+        "model_options": {"skip": "cat", "decoder_bn": True, "dropout": "none"},
+        "loss": "iou",
+        "optimizer": "adam",
+        "lr": 1e-4,
+        "weight_decay": 1e-3,
+        "scheduler": "none",
+        "batch_size": 128,
+        "max_epochs": 100,
+        "patience": 10,
+        "window": "patch",
+        "window_rows": 36,
+        "flips": False,
+        "roll": False,
+        "expansion": ["none", "hflip", "vflip", "hvflip"],
+        "scaler": "per_pixel",
+        "labels": "patches",
+        "max_corrupted_fraction": 0.0,
+        "unfreeze_every": 0,
+        "predict_rows": 36,
+        "predict_overlap": 0,
+    },
+}
+"""Named presets: ``default`` is our recipe (WellNet on whole-well windows); ``paper``
+is the seed paper's final CorroSeg recipe (cat skips, decoder BN, smooth IoU, Adam 1e-4,
+weight decay 1e-3, batch 128, 4-transform expansion, per-pixel RobustScaler, corrupted
+patches dropped, 100 epochs with early stopping)."""
+
+
+def known_keys() -> list[str]:
+    return [f.name for f in fields(TrainConfig)]
+
+
+def _suggest(key: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(key, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"lr=1e-3"`` -> ``("lr", 0.001)``; values are parsed as YAML scalars or lists."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise CorrosegUserError(f"override {text!r}: expected key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        raise CorrosegUserError(f"override {text!r}: value is not valid YAML") from None
+    return key, value
+
+
+def _apply(values: dict, key: str, value: Any, origin: str) -> None:
+    top, _, sub = key.partition(".")
+    keys = known_keys()
+    if top not in keys:
+        raise CorrosegUserError(f"{origin}: unknown config key {top!r}{_suggest(top, keys)}")
+    if sub:
+        if top not in ("model_options", "loss_options"):
+            raise CorrosegUserError(f"{origin}: {top} has no sub-keys (only model_options.* and loss_options.*)")
+        values[top] = {**values.get(top, {}), sub: value}
+    else:
+        if top == "model" and value != values.get("model", TrainConfig.model):
+            values["model_options"] = {}  # the previous model's options mean nothing to this one
+        values[top] = value
+
+
+def _coerce(values: dict) -> dict:
+    """YAML reads ``1e-3`` as a string and ``32`` as an int; fix what is unambiguous."""
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    out = dict(values)
+    for key, value in values.items():
+        kind = str(types.get(key))
+        if "float" in kind and isinstance(value, str):
+            try:
+                out[key] = float(value)
+            except ValueError:
+                pass
+        if key == "precision" and isinstance(value, int):
+            out[key] = str(value)
+    return out
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A config YAML file as a dict (a mapping of known keys)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise CorrosegInputError(path, "no such file") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise CorrosegInputError(path, f"not a readable YAML file ({str(exc).splitlines()[0]})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise CorrosegInputError(path, "a config file must be a mapping of key: value")
+    data.pop("format", None)
+    return data
+
+
+def load_config(base: str | Path | None = None, overrides: list[str] | tuple = (), **changes) -> TrainConfig:
+    """Resolve a configuration: a preset name or YAML file, then ``key=value`` overrides.
+
+    Parameters
+    ----------
+    base : str or Path, optional
+        A preset name (``default``, ``paper``) or a YAML file; None = ``default``.
+        A YAML file may name a ``preset`` to start from.
+    overrides : list of str
+        ``key=value`` strings, e.g. ``lr=1e-3`` or ``model_options.skip=add``.
+    changes : keyword arguments
+        Applied before the overrides (the CLI's ``--model``); choosing another model
+        than the base's drops the base's ``model_options``.
+    """
+    values: dict = {}
+    origin = "config"
+    if base is None or str(base) in PRESETS:
+        name = "default" if base is None else str(base)
+        values.update(PRESETS[name])
+        values["preset"] = name
+    else:
+        path = Path(base)
+        if path.suffix.lower() not in (".yaml", ".yml") and not path.exists():
+            raise CorrosegUserError(f"unknown preset {str(base)!r}; choose from {', '.join(PRESETS)} or give a .yaml file")
+        data = read_yaml(path)
+        start = data.get("preset", "default")
+        if start not in PRESETS:
+            start = "default"
+        values.update(PRESETS[start])
+        origin = str(path)
+        for key, value in sorted(data.items(), key=lambda kv: kv[0] != "model"):
+            if key in ("model_options", "loss_options") and not isinstance(value, dict):
+                raise CorrosegInputError(path, f"{key} must be a mapping")
+            _apply(values, key, value, origin)
+    for key, value in changes.items():
+        if value is not None:
+            _apply(values, key, value, f"--{key.replace('_', '-')}")
+    for text in overrides:
+        key, value = parse_override(text)
+        _apply(values, key, value, f"override {text!r}")
+    try:
+        return TrainConfig(**_coerce(values))
+    except CorrosegUserError as exc:
+        if origin != "config":
+            raise CorrosegInputError(origin, str(exc)) from None
+        raise
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> Path:
+    """Write the resolved configuration as YAML (atomically)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(yaml.safe_dump({"format": FORMAT, **cfg.to_dict()}, sort_keys=False))
+    return path
+
+
+def read_config(path: str | Path) -> TrainConfig:
+    """Read a configuration saved by :func:`save_config` (e.g. ``RUN/config.yaml``)."""
+    data = read_yaml(path)
+    unknown = [k for k in data if k not in known_keys()]
+    if unknown:
+        raise CorrosegInputError(path, f"unknown config key {unknown[0]!r} (written by another version?)")
+    try:
+        return TrainConfig(**_coerce(data))
+    except CorrosegUserError as exc:
+        raise CorrosegInputError(path, str(exc)) from None
+    except TypeError as exc:
+        raise CorrosegInputError(path, f"not a corroseg config ({exc})") from None

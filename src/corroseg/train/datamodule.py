@@ -1,0 +1,306 @@
+"""The DataModule: labelled wells -> scaled windows, split by well, with a fitted scaler.
+
+Windows, not patches, are the unit of training. In ``well`` mode a window is
+``window_rows`` rows of the whole circumference, cut at any depth; in ``patch`` mode it
+is one 36x36 challenge patch. Every random choice (which well, where, which flips) is
+drawn in the batch sampler, in the main process, from ``(seed, epoch)``: DataLoader
+workers only slice arrays, so they hold no random state to duplicate, and a resumed
+run draws exactly the batches the interrupted one would have.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from corroseg.data.challenge import PATCH_SIZE
+from corroseg.data.corruption import CorruptionPolicy
+from corroseg.data.labelled import LabelledWell, corrupted_patch_pixels, default_excluded_wells, load_labelled_wells
+from corroseg.data.scaling import PatchScaler
+from corroseg.data.splits import well_train_val_split
+from corroseg.errors import CorrosegInputError, CorrosegUserError
+from corroseg.train.config import TrainConfig
+
+
+@dataclass
+class PreparedWell:
+    """A well ready for windows: scaled image with corrupted pixels filled, and its masks."""
+
+    well: int
+    image: np.ndarray  # float32, scaled, finite
+    mask: np.ndarray  # float32 0/1
+    learn: np.ndarray  # bool
+    score_truth: np.ndarray  # uint8, challenge convention
+    corrupted_patch: np.ndarray  # bool per pixel: the pixel's patch holds a corrupted pixel
+
+    @property
+    def rows(self) -> int:
+        return self.image.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.image.shape[1]
+
+
+def prepare(well: LabelledWell, scaler: PatchScaler, min_rows: int = 0,
+            policy: CorruptionPolicy = CorruptionPolicy()) -> PreparedWell:
+    """Fill corrupted pixels with nominal thickness, scale, keep the masks.
+
+    A well shorter than ``min_rows`` is padded with nominal thickness that nothing
+    learns from (``learn`` False), so a training window fits in it.
+    """
+    filled, _ = policy.clean(well.image)
+    arrays = [np.nan_to_num(scaler.transform_well(filled), nan=0.0).astype(np.float32),
+              well.mask.astype(np.float32), well.learn.copy(), well.score_truth, corrupted_patch_pixels(well.image)]
+    pad = max(0, min_rows - well.rows)
+    if pad:
+        arrays = [np.pad(a, ((0, pad), (0, 0))) for a in arrays]
+    return PreparedWell(well.well, *arrays)
+
+
+Window = tuple[int, int, int, int, int, bool, bool, int]
+"""(well index, first row, rows, first column, width, flip along depth, flip along azimuth, azimuth roll)."""
+
+
+class WindowDataset(Dataset):
+    """Slices windows out of prepared wells; an index is a :data:`Window` tuple."""
+
+    def __init__(self, wells: Sequence[PreparedWell], rows: int):
+        self.wells = list(wells)
+        self.rows = rows
+
+    def __len__(self) -> int:  # the sampler decides; this is only a nominal size
+        return sum(w.rows // self.rows for w in self.wells)
+
+    def __getitem__(self, window: Window) -> dict:
+        index, row, rows, col, width, flip_depth, flip_azimuth, roll = window
+        well = self.wells[index]
+        rs, cs = slice(row, row + rows), slice(col, col + width)
+        arrays = [well.image[rs, cs], well.mask[rs, cs], well.learn[rs, cs], well.score_truth[rs, cs],
+                  well.corrupted_patch[rs, cs]]
+        if flip_depth:
+            arrays = [a[::-1] for a in arrays]
+        if flip_azimuth:
+            arrays = [a[:, ::-1] for a in arrays]
+        if roll:
+            arrays = [np.roll(a, roll, axis=1) for a in arrays]
+        image, mask, learn, truth, corrupted = (torch.from_numpy(np.ascontiguousarray(a))[None] for a in arrays)
+        return {"image": image, "mask": mask, "learn": learn, "score_truth": truth, "corrupted": corrupted,
+                "well": well.well}
+
+
+def _rank_and_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class _EpochClock:
+    """Lightning calls ``set_epoch`` on ``batch_sampler.sampler``; this is that object."""
+
+    def __init__(self):
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+
+class WindowBatchSampler:
+    """Batches of windows of one width each, drawn from ``(seed, epoch)``; sharded by rank.
+
+    Parameters
+    ----------
+    wells : list of PreparedWell
+    rows : int
+        Window height.
+    mode : {"well", "patch", "tiles"}
+        ``well``: ``count`` random windows across the whole circumference, wells drawn
+        in proportion to their pixels; ``patch``: every learnable 36x36 patch once per
+        expansion item, shuffled; ``tiles``: every well tiled in order (validation),
+        36 px wide tiles when ``patch_columns`` else the whole circumference.
+    """
+
+    def __init__(self, wells, rows: int, batch_size: int, mode: str, seed: int = 0, count: int | None = None,
+                 flips: bool = False, roll: bool = False, expansion: Sequence[str] = ("none",),
+                 max_corrupted_fraction: float = 1.0, shuffle: bool = True, patch_columns: bool = False):
+        self.wells, self.rows, self.batch_size, self.mode = list(wells), rows, batch_size, mode
+        self.seed, self.count, self.flips, self.roll = seed, count, flips, roll
+        self.expansion, self.max_corrupted_fraction, self.shuffle = tuple(expansion), max_corrupted_fraction, shuffle
+        self.patch_columns = patch_columns
+        self.sampler = _EpochClock()
+        self._patches = self._learnable_patches() if mode == "patch" else None
+
+    def _learnable_patches(self) -> list[tuple[int, int, int]]:
+        out = []
+        for i, w in enumerate(self.wells):
+            for r in range(0, w.rows - PATCH_SIZE + 1, PATCH_SIZE):
+                for c in range(0, w.width, PATCH_SIZE):
+                    learn = w.learn[r : r + PATCH_SIZE, c : c + PATCH_SIZE]
+                    if learn.any() and 1.0 - learn.mean() <= self.max_corrupted_fraction:
+                        out.append((i, r, c))
+        return out
+
+    def _windows(self, rng: np.random.Generator) -> list[list[Window]]:
+        if self.mode == "tiles":
+            return self._tiles()
+        if self.mode == "patch":
+            windows = [(i, r, PATCH_SIZE, c, PATCH_SIZE, e in ("vflip", "hvflip"), e in ("hflip", "hvflip"), 0)
+                       for e in self.expansion for i, r, c in self._patches]
+            if self.flips or self.roll:
+                windows = [self._augment(rng, w) for w in windows]
+            order = rng.permutation(len(windows)) if self.shuffle else np.arange(len(windows))
+            windows = [windows[k] for k in order]
+            return [windows[k : k + self.batch_size] for k in range(0, len(windows), self.batch_size)]
+        weights = np.array([w.rows * w.width for w in self.wells], dtype=float)
+        picks = rng.choice(len(self.wells), size=self.count, p=weights / weights.sum())
+        by_width: dict[int, list[Window]] = {}
+        for i in picks:
+            well = self.wells[i]
+            row = int(rng.integers(0, well.rows - self.rows + 1))
+            window = (int(i), row, self.rows, 0, well.width, False, False, 0)
+            by_width.setdefault(well.width, []).append(self._augment(rng, window))
+        batches = [group[k : k + self.batch_size] for group in by_width.values()
+                   for k in range(0, len(group), self.batch_size)]
+        return [batches[k] for k in rng.permutation(len(batches))]
+
+    def _augment(self, rng: np.random.Generator, window: Window) -> Window:
+        i, r, rows, c, width, flip_depth, flip_azimuth, _ = window
+        if self.flips:
+            flip_depth ^= bool(rng.random() < 0.5)
+            flip_azimuth ^= bool(rng.random() < 0.5)
+        roll = int(rng.integers(0, width)) if self.roll and self.mode == "well" else 0
+        return (i, r, rows, c, width, flip_depth, flip_azimuth, roll)
+
+    def _tiles(self) -> list[list[Window]]:
+        by_shape: dict[tuple[int, int], list[Window]] = {}
+        for i, w in enumerate(self.wells):
+            width = PATCH_SIZE if self.patch_columns else w.width
+            rows = min(self.rows, w.rows)
+            for r in tile_start_rows(w.rows, rows):
+                for c in range(0, w.width, width):
+                    by_shape.setdefault((rows, width), []).append((i, r, rows, c, width, False, False, 0))
+        return [group[k : k + self.batch_size] for group in by_shape.values()
+                for k in range(0, len(group), self.batch_size)]
+
+    def _all(self) -> list[list[Window]]:
+        rng = np.random.default_rng([self.seed, self.sampler.epoch])
+        batches = self._windows(rng)
+        rank, world = _rank_and_world()
+        if world > 1:
+            if self.mode != "tiles":  # equal batch counts, or DDP waits forever
+                batches = batches[: len(batches) - len(batches) % world]
+            batches = batches[rank::world]
+        return batches
+
+    def __iter__(self) -> Iterator[list[Window]]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+def tile_start_rows(rows: int, window: int) -> list[int]:
+    """First rows of the tiles of a validation well (the last one flush with the end)."""
+    starts = list(range(0, rows - window + 1, window))
+    if starts[-1] + window < rows:
+        starts.append(rows - window)
+    return starts
+
+
+class WellDataModule(L.LightningDataModule):
+    """Training and validation windows from a dataset directory, split by well.
+
+    The fitted scaler is part of the state (``state_dict``), so a checkpoint carries
+    it, and :meth:`describe` records which wells were used for what.
+    """
+
+    def __init__(self, data: str | Path, cfg: TrainConfig):
+        super().__init__()
+        self.data = Path(data)
+        self.cfg = cfg
+        self.scaler = PatchScaler(cfg.scaler)
+        self.train_wells: list[PreparedWell] = []
+        self.val_wells: list[PreparedWell] = []
+        self.facts: dict = {}
+
+    def excluded(self) -> tuple[int, ...]:
+        return default_excluded_wells(self.data) if self.cfg.exclude_wells == "auto" else tuple(self.cfg.exclude_wells)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_wells:
+            return
+        cfg = self.cfg
+        wells = [w for w in load_labelled_wells(self.data, "train", cfg.labels) if w.well not in self.excluded()]
+        if len(wells) < 2:
+            raise CorrosegInputError(self.data, f"{len(wells)} labelled wells left to train on; a split by well needs 2")
+        ids = np.array([w.well for w in wells])
+        try:
+            train, val = well_train_val_split(ids, cfg.val_wells, cfg.val_fraction, cfg.seed)
+        except ValueError as exc:
+            raise CorrosegUserError(f"config val_wells: {exc}") from None
+        if not len(train) or not len(val):
+            raise CorrosegUserError("config val_wells leaves no training or no validation well")
+        train_set = [wells[i] for i in train]
+        if self.scaler.scaler_ is None:
+            self.scaler.fit(np.concatenate([_patches_of(w.image) for w in train_set]))
+        self.train_wells = [prepare(w, self.scaler, min_rows=cfg.window_rows) for w in train_set]
+        self.val_wells = [prepare(wells[i], self.scaler) for i in val]
+        self.facts = {
+            "data": str(self.data.resolve()),
+            "labels": sorted({w.source for w in wells}),
+            "train_wells": [int(ids[i]) for i in train],
+            "val_wells": [int(ids[i]) for i in val],
+            "excluded_wells": list(self.excluded()),
+            "widths": {str(w.well): w.width for w in wells},
+            "train_pixels": int(sum(w.rows * w.width for w in self.train_wells)),
+            "train_patches": int(sum(w.rows * w.width for w in self.train_wells) // PATCH_SIZE**2),
+            "learnable_fraction": float(np.mean(np.concatenate([w.learn.ravel() for w in self.train_wells]))),
+        }
+
+    def windows_per_epoch(self) -> int:
+        if self.cfg.windows_per_epoch:
+            return self.cfg.windows_per_epoch
+        pixels = np.array([w.rows * w.width for w in self.train_wells], dtype=float)
+        mean_width = float((pixels * [w.width for w in self.train_wells]).sum() / pixels.sum())
+        return max(self.cfg.batch_size, int(np.ceil(pixels.sum() / (self.cfg.window_rows * mean_width))))
+
+    def train_dataloader(self) -> DataLoader:
+        cfg = self.cfg
+        sampler = WindowBatchSampler(
+            self.train_wells, cfg.window_rows, cfg.batch_size, cfg.window, cfg.seed,
+            count=self.windows_per_epoch(), flips=cfg.flips, roll=cfg.roll, expansion=cfg.expansion,
+            max_corrupted_fraction=cfg.max_corrupted_fraction,
+        )
+        return self._loader(WindowDataset(self.train_wells, cfg.window_rows), sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        cfg = self.cfg
+        sampler = WindowBatchSampler(self.val_wells, cfg.window_rows, cfg.batch_size, "tiles", cfg.seed,
+                                     shuffle=False, patch_columns=cfg.window == "patch")
+        return self._loader(WindowDataset(self.val_wells, cfg.window_rows), sampler)
+
+    def _loader(self, dataset: WindowDataset, sampler: WindowBatchSampler) -> DataLoader:
+        workers = self.cfg.num_workers
+        return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, persistent_workers=workers > 0)
+
+    def state_dict(self) -> dict:
+        return {"scaler": json.dumps(self.scaler.to_dict())}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scaler = PatchScaler.from_dict(json.loads(state["scaler"]))
+
+
+def _patches_of(image: np.ndarray) -> np.ndarray:
+    """The whole 36x36 patches of a well image (rows past the last whole patch dropped)."""
+    rows = image.shape[0] - image.shape[0] % PATCH_SIZE
+    width = image.shape[1] - image.shape[1] % PATCH_SIZE
+    blocks = image[:rows, :width].reshape(rows // PATCH_SIZE, PATCH_SIZE, width // PATCH_SIZE, PATCH_SIZE)
+    return blocks.transpose(0, 2, 1, 3).reshape(-1, PATCH_SIZE, PATCH_SIZE)
+

@@ -1,0 +1,191 @@
+"""``fit``: train a model from a dataset directory into a run directory (a bundle).
+
+A run directory holds everything prediction needs and nothing that unpickles code::
+
+    RUN/config.yaml          the resolved TrainConfig
+    RUN/scaler.json          the RobustScaler fitted on the training wells
+    RUN/model.safetensors    the best weights (by the validation challenge metric)
+    RUN/metrics.json         best validation figures, epochs, time, throughput
+    RUN/data.json            which wells trained, validated, were left out; widths
+    RUN/logs/metrics.csv     learning curves (and TensorBoard events when installed)
+    RUN/checkpoints/         best.ckpt and last.ckpt (Lightning, read with weights_only)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from safetensors.torch import save_file
+
+from corroseg.atomic import atomic_path
+from corroseg.errors import CorrosegInputError, CorrosegUserError
+from corroseg.train.callbacks import GradualUnfreezing, Throughput
+from corroseg.train.config import TrainConfig, load_config, save_config
+from corroseg.train.datamodule import WellDataModule
+from corroseg.train.module import SegModule
+
+CONFIG, SCALER, WEIGHTS, METRICS, DATA = "config.yaml", "scaler.json", "model.safetensors", "metrics.json", "data.json"
+
+
+def write_json(path: Path, data: dict) -> Path:
+    """Write JSON atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2))
+    return path
+
+
+def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
+    """Refuse to overwrite a run without ``force``; never delete a folder that is not a run."""
+    if resume:
+        if not (out / "checkpoints" / "last.ckpt").is_file() or not (out / CONFIG).is_file():
+            raise CorrosegInputError(out, "nothing to resume: no checkpoints/last.ckpt and config.yaml here")
+        return
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not force:
+            raise CorrosegInputError(out, "already exists; pass --force to overwrite it or --resume to continue it")
+        if not (out / CONFIG).is_file():
+            raise CorrosegInputError(out, "is not a corroseg run (no config.yaml); refusing to delete it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _trainer(cfg: TrainConfig, out: Path, progress: bool) -> tuple[L.Trainer, ModelCheckpoint, Throughput]:
+    checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_iou", mode="max",
+                                 save_last=True, save_top_k=1, enable_version_counter=False)
+    throughput = Throughput()
+    callbacks: list = [checkpoint, throughput]
+    if cfg.patience:
+        callbacks.append(EarlyStopping(monitor="val_iou", mode="max", patience=cfg.patience))
+    if cfg.unfreeze_every:
+        callbacks.append(GradualUnfreezing(cfg.unfreeze_every))
+    if progress:
+        callbacks.append(RichProgressBar(leave=True))
+    loggers: list = [CSVLogger(out, name="logs", version="")]
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        loggers.append(TensorBoardLogger(out, name="logs", version="tensorboard"))
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        strategy=cfg.strategy,
+        precision=cfg.precision,
+        deterministic=cfg.deterministic,
+        max_epochs=cfg.max_epochs,
+        max_time={"seconds": cfg.max_time} if cfg.max_time else None,
+        callbacks=callbacks,
+        logger=loggers,
+        use_distributed_sampler=False,  # our batch sampler shards by rank itself
+        num_sanity_val_steps=0,
+        log_every_n_steps=10,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        default_root_dir=out,
+    )
+    return trainer, checkpoint, throughput
+
+
+def fit(
+    data: str | Path,
+    out: str | Path,
+    cfg: TrainConfig | None = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    overrides: list[str] | tuple = (),
+) -> Path:
+    """Train on the labelled wells of ``data`` and write the run directory ``out``.
+
+    Parameters
+    ----------
+    data : path
+        Dataset directory (challenge format, optionally with ``wells/``).
+    cfg : TrainConfig, optional
+        Defaults to the ``default`` preset. Ignored on ``resume``, where the run's own
+        ``config.yaml`` (plus ``overrides``) is used.
+    resume : bool
+        Continue from ``out/checkpoints/last.ckpt``.
+    force : bool
+        Replace an existing run directory.
+    """
+    out = Path(out)
+    prepare_run_dir(out, resume, force)
+    if resume:
+        cfg = load_config(out / CONFIG, overrides)
+    cfg = cfg or TrainConfig()
+    if cfg.unfreeze_every and cfg.model != "corroseg":
+        raise CorrosegUserError(f"config unfreeze_every needs a model with a pretrained encoder (corroseg), not {cfg.model}")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    save_config(cfg, out / CONFIG)
+    datamodule = WellDataModule(data, cfg)
+    datamodule.setup("fit")
+    module = SegModule(cfg.to_dict())
+    trainer, checkpoint, throughput = _trainer(cfg, out, progress)
+    started = time.perf_counter()
+    last = out / "checkpoints" / "last.ckpt"
+    trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None, weights_only=True)
+    if not trainer.is_global_zero:
+        return out
+    best = checkpoint.best_model_path or str(last)
+    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+    weights = {k.removeprefix("model."): v.contiguous() for k, v in state.items() if k.startswith("model.")}
+    with atomic_path(out / WEIGHTS) as tmp:
+        save_file(weights, str(tmp), metadata={"model": cfg.model})
+    datamodule.scaler.save(out / SCALER)
+    write_json(out / DATA, datamodule.facts)
+    metrics = summarize_training(out, trainer, throughput, time.perf_counter() - started)
+    write_json(out / METRICS, metrics)
+    return out
+
+
+def read_curves(out: Path):
+    """The per-epoch learning curves from ``logs/metrics.csv`` (a DataFrame, one row per epoch)."""
+    import pandas as pd
+
+    path = out / "logs" / "metrics.csv"
+    if not path.is_file():
+        return pd.DataFrame()
+    frame = pd.read_csv(path)
+    return frame.groupby("epoch").max(numeric_only=True).reset_index()
+
+
+def summarize_training(out: Path, trainer: L.Trainer, throughput: Throughput, wall: float) -> dict:
+    """Best validation figures, epochs, stopping reason, timing."""
+    curves = read_curves(out)
+    best: dict = {}
+    if "val_iou" in curves and curves["val_iou"].notna().any():
+        row = curves.loc[curves["val_iou"].idxmax()]
+        best = {k: _number(row[k]) for k in ("epoch", "val_iou", "val_iou_nonempty", "val_loss") if k in row}
+    stopped = "max_epochs"
+    if any(isinstance(c, EarlyStopping) and c.stopped_epoch for c in trainer.callbacks):
+        stopped = "early_stopping"
+    elif trainer.current_epoch < trainer.max_epochs and any(type(c).__name__ == "Timer" for c in trainer.callbacks):
+        stopped = "max_time"
+    return {
+        "best": best,
+        "epochs": int(trainer.current_epoch),
+        "stopped_by": stopped,
+        "train_seconds": round(throughput.seconds, 2),
+        "train_patches_per_s": round(throughput.patches_per_second, 2),
+        "wall_seconds_this_session": round(wall, 2),
+    }
+
+
+def _number(value) -> float | int | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    value = float(value)
+    return int(value) if value.is_integer() and abs(value) > 1 else value
+
+
+__all__ = ["fit", "read_curves", "CONFIG", "SCALER", "WEIGHTS", "METRICS", "DATA", "np"]

@@ -1,0 +1,91 @@
+"""The LightningModule: model, loss and optimiser; validation reports the challenge metric."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+from torchmetrics import MeanMetric
+
+from corroseg.data.wells import cut
+from corroseg.models import create
+from corroseg.models.losses import create_loss
+from corroseg.models.metrics import per_patch_iou
+from corroseg.train.config import TrainConfig
+
+
+def window_patch_iou(probability: np.ndarray, truth: np.ndarray, corrupted: np.ndarray, threshold: float):
+    """Per-patch IoU of windows ``(N, H, W)`` in the challenge convention, and which truths are non-empty.
+
+    A patch holding a corrupted pixel is predicted empty (the challenge's labels are
+    empty there); ``truth`` is already in that convention.
+    """
+    pred, true, bad = [], [], []
+    for p, t, c in zip(probability, truth, corrupted):
+        pred.append(cut(p >= threshold))
+        true.append(cut(t))
+        bad.append(cut(c))
+    pred, true, bad = np.concatenate(pred), np.concatenate(true), np.concatenate(bad)
+    pred[bad.reshape(len(bad), -1).any(axis=1)] = False
+    return per_patch_iou(pred, true), true.reshape(len(true), -1).any(axis=1)
+
+
+class SegModule(L.LightningModule):
+    """Holds the model (built from the registry), the loss and the optimiser.
+
+    Logged: ``train_loss``; ``val_loss``, ``val_iou`` (the challenge metric over the
+    validation wells' patches) and ``val_iou_nonempty`` (over patches whose truth is
+    not empty).
+    """
+
+    def __init__(self, cfg: dict):
+        super().__init__()
+        self.save_hyperparameters({"cfg": cfg})
+        self.cfg = TrainConfig(**cfg)
+        self.model = create(self.cfg.model, **self.cfg.model_options)
+        self.loss = create_loss(self.cfg.loss, **self.cfg.loss_options)
+        self.val_iou = MeanMetric()
+        self.val_iou_nonempty = MeanMetric()
+        if self.cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x)
+
+    def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
+        logits = self(batch["image"])
+        loss = self.loss(logits.float(), batch["mask"], batch["learn"])
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(logits))
+        return loss
+
+    def validation_step(self, batch: dict, batch_index: int) -> None:
+        logits = self(batch["image"]).float()
+        loss = self.loss(logits, batch["mask"], batch["learn"])
+        self.log("val_loss", loss, on_epoch=True, sync_dist=True, batch_size=len(logits))
+        probability = torch.sigmoid(logits)[:, 0].cpu().numpy()
+        iou, nonempty = window_patch_iou(
+            probability, batch["score_truth"][:, 0].cpu().numpy(), batch["corrupted"][:, 0].cpu().numpy(),
+            self.cfg.threshold,
+        )
+        self.val_iou.update(torch.from_numpy(iou))
+        if nonempty.any():
+            self.val_iou_nonempty.update(torch.from_numpy(iou[nonempty]))
+
+    def on_validation_epoch_end(self) -> None:
+        self.log("val_iou", self.val_iou.compute(), prog_bar=True)
+        if self.val_iou_nonempty.update_count:
+            self.log("val_iou_nonempty", self.val_iou_nonempty.compute(), prog_bar=True)
+        self.val_iou.reset()
+        self.val_iou_nonempty.reset()
+
+    def configure_optimizers(self):
+        cfg = self.cfg
+        params = [p for p in self.parameters() if p.requires_grad] or list(self.parameters())
+        kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        optimizer = kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.scheduler == "none":
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.max_epochs, eta_min=cfg.lr * 0.02)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

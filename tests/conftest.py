@@ -65,3 +65,35 @@ def dataset(tmp_path: Path) -> Path:
     write_dataset(tmp_path, {1: (8, 72), 2: (6, 36), 3: (6, 72), 4: (5, 36)})
     write_dataset(tmp_path, {1: (4, 36), 2: (3, 36)}, labels=False, split="test", seed=10)
     return tmp_path
+
+
+# ------------------------------------------------------------- training fixtures
+
+TINY = (
+    "max_epochs=1",
+    "batch_size=4",
+    "windows_per_epoch=8",
+    "model_options.channels=[4,4,8,8]",
+    "window_rows=72",
+    "predict_rows=144",
+    "predict_overlap=36",
+)
+"""Overrides that keep a training run to a few seconds on two CPU cores."""
+
+
+@pytest.fixture(scope="session")
+def synth_data(tmp_path_factory) -> Path:
+    """A tiny synthetic dataset (4 train + 2 test wells, physical well masks); do not modify."""
+    from corroseg.synth.generator import write_dataset as write_synthetic
+
+    return write_synthetic(tmp_path_factory.mktemp("synth") / "tiny", seed=0, preset="tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(synth_data, tmp_path_factory) -> Path:
+    """One tiny trained run on ``synth_data`` (default preset, ``TINY``); copy it before changing it."""
+    from corroseg.train.config import load_config
+    from corroseg.train.fit import fit
+
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    return fit(synth_data, out, load_config(None, list(TINY)), progress=False)

@@ -81,9 +81,16 @@ def test_unwritable_output_is_one_line_exit_2(dataset, tmp_path):
 
 
 def test_demo_runs_without_real_data(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "out"), "--real", str(tmp_path / "absent")])
+    tiny = ["max_epochs=1", "windows_per_epoch=8", "batch_size=4", "model_options.channels=[4,4,8,8]"]
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "out"), "--real", str(tmp_path / "absent"),
+                                 "--preset", "tiny", "--train-seconds", "60", *tiny])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "out" / "synthetic" / "y_train.csv").exists()
-    assert "skipping the real data" in result.output
-    for command in ("synth", "realism", "models"):
+    out = tmp_path / "out"
+    assert (out / "synthetic" / "y_train.csv").exists()
+    assert (out / "run" / "model.safetensors").exists()
+    assert (out / "predictions" / "synthetic_test_well_2.png").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert 0.0 <= summary["synthetic_test"]["iou"] <= 1.0 and "real_false_alarms" not in summary
+    assert "skipping the real wells" in result.output and "challenge metric" in result.output
+    for command in ("synth", "realism", "models", "train", "evaluate", "predict"):
         assert runner.invoke(app, [command, "--help"]).exit_code == 0

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from corroseg.data.challenge import FALSE_ALARM_WELLS
 from corroseg.errors import CorrosegInputError, CorrosegUserError
 
 app = typer.Typer(
@@ -215,7 +216,7 @@ def realism(
     max_patches: Annotated[int, typer.Option(help="Clean patches per side in the two-sample tests.")] = 4000,
     seed: Annotated[int, typer.Option(help="Sampling and training seed.")] = 0,
     plots: Annotated[Optional[Path], typer.Option(help="Folder for comparison plots.")] = None,
-    exclude_real: Annotated[str, typer.Option(help="Real wells left out (the false-alarm test).")] = "9,10",
+    exclude_real: Annotated[str, typer.Option(help="Real wells left out (the false-alarm test).")] = ",".join(map(str, FALSE_ALARM_WELLS)),
     real_wells: Annotated[Optional[str], typer.Option(help="Only these real wells, e.g. 1,2,3.")] = None,
     synthetic_wells: Annotated[Optional[str], typer.Option(help="Only these wells of SYNTHETIC.")] = None,
     protocol: Annotated[str, typer.Option(help="patches, wells or both (see docs/realism.md).")] = "both",
@@ -307,16 +308,38 @@ def train(
         metrics = json.loads(metrics_file.read_text())
         best = metrics.get("best", {})
         console.print(
-            f"run {run}: best val_iou {best.get('val_iou', float('nan')):.4f} "
-            f"(iou_nonempty {best.get('val_iou_nonempty') or float('nan'):.4f}) at epoch {best.get('epoch')}; "
+            f"run {run}: best val_iou {_fmt(best.get('val_iou'))} "
+            f"(iou_nonempty {_fmt(best.get('val_iou_nonempty'))}) at epoch {best.get('epoch')}; "
             f"{metrics['epochs']} epochs, stopped by {metrics['stopped_by']}, "
             f"{metrics['train_patches_per_s']:.0f} patches/s"
         )
 
 
+def _fmt(value, spec: str = ".4f") -> str:
+    """A figure for people: ``n/a`` where there is none (None or NaN)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "n/a"
+    return format(value, spec)
+
+
+def _print_json(data) -> None:
+    """Strict JSON on stdout: NaN (a figure that does not exist) becomes null."""
+    print(json.dumps(_no_nan(data), indent=2, allow_nan=False))
+
+
+def _no_nan(data):
+    if isinstance(data, float) and data != data:
+        return None
+    if isinstance(data, dict):
+        return {k: _no_nan(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_no_nan(v) for v in data]
+    return data
+
+
 def _print_scores(title: str, result: dict) -> None:
     console.print(
-        f"{title}: challenge metric (iou) [bold]{result['iou']:.4f}[/], iou_nonempty {result['iou_nonempty']:.4f}, "
+        f"{title}: challenge metric (iou) [bold]{_fmt(result['iou'])}[/], iou_nonempty {_fmt(result['iou_nonempty'])}, "
         f"global IoU {result['global_iou']:.4f}, precision {result['precision']:.3f}, recall {result['recall']:.3f}, "
         f"F1 {result['f1']:.3f}, false-alarm rate {result['false_alarm_rate']:.3%} ({result['patches']} patches)"
     )
@@ -324,9 +347,13 @@ def _print_scores(title: str, result: dict) -> None:
     for column in ("well", "patches", "iou", "iou_nonempty", "precision", "recall", "false alarms"):
         table.add_column(column, justify="right")
     for well, row in result["per_well"].items():
-        table.add_row(well, str(row["patches"]), f"{row['iou']:.4f}", f"{row['iou_nonempty']:.4f}",
+        table.add_row(well, str(row["patches"]), _fmt(row["iou"]), _fmt(row["iou_nonempty"]),
                       f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['false_alarm_rate']:.3%}")
     console.print(table)
+    if "clean_patches" in result:
+        clean = result["clean_patches"]
+        console.print(f"on the {clean['patches']} patches without corrupted pixels: iou {_fmt(clean['iou'])}, "
+                      f"iou_nonempty {_fmt(clean['iou_nonempty'])}")
 
 
 @app.command()
@@ -355,7 +382,7 @@ def evaluate(
         with err_console.status("predicting the false-alarm wells"):
             result["false_alarm"] = false_alarms(predictor, false_alarm, widths=widths)
     if as_json:
-        print(json.dumps(result, indent=2))
+        _print_json(result)
         return
     _print_scores(f"{run} on {data} ({split})", result)
     if "false_alarm" in result:
@@ -397,21 +424,37 @@ def predict(
 @user_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path("demo_out"),
-    real: Annotated[Path, typer.Option(help="Real challenge data, inspected when present.")] = Path("../shared/data/challenge"),
+    real: Annotated[Path, typer.Option(help="Real challenge data (false alarms, a grooved real well) when present.")] = Path("../shared/data/challenge"),
+    preset: Annotated[str, typer.Option(help="Synthetic preset: default (the real demo), small or tiny (a quick look).")] = "default",
+    train_seconds: Annotated[float, typer.Option(help="Training budget in seconds.")] = 420.0,
+    overrides: OverridesArgument = None,
 ):
-    """Synthesise a small dataset, inspect it, and inspect the real data when present.
+    """Synthesise wells, train the default model, evaluate it, measure false alarms on real wells 9 and 10,
+    predict a grooved real well and a synthetic one, and say where everything is."""
+    from corroseg.demo import run_demo
 
-    Training, evaluation, prediction and the report join the demo as they land.
-    """
-    synthetic = out / "synthetic"
-    console.rule("1. synthetic wells with exact masks")
-    synth(synthetic, seed=0, wells=None, test_wells=None, preset="small", overwrite=True)
-    console.print(f"whole wells (image + mask): {synthetic / 'wells'}")
-    if real.exists():
-        console.rule("2. the real challenge images")
-        inspect(real, as_json=False, width=None)
-    else:
-        console.print(f"[yellow]{real} not found: skipping the real data[/]")
+    console.rule("corroseg demo: synthetic wells -> train -> evaluate -> predict")
+    summary = run_demo(out, real, say=lambda text: console.print(f"[yellow]{text}[/]"), preset=preset,
+                       train_seconds=train_seconds, overrides=tuple(overrides or ()))
+    console.rule("summary")
+    test = summary["synthetic_test"]
+    training = summary["training"]
+    console.print(f"trained {training['epochs']} epochs in {training['train_seconds']:.0f} s "
+                  f"({training['train_patches_per_s']:.0f} patches/s); run folder: {summary['run']}")
+    console.print(f"held-out synthetic test wells ({test['patches']} patches): challenge metric "
+                  f"[bold]{_fmt(test['iou'])}[/], iou_nonempty [bold]{_fmt(test['iou_nonempty'])}[/], "
+                  f"precision {test['precision']:.3f}, recall {test['recall']:.3f}")
+    clean = test["clean_patches"]
+    console.print(f"  on the {clean['patches']} test patches without corrupted pixels: challenge metric "
+                  f"{_fmt(clean['iou'])}, iou_nonempty {_fmt(clean['iou_nonempty'])}")
+    if "real_false_alarms" in summary:
+        fa = summary["real_false_alarms"]
+        console.print(f"real wells {fa['wells']} (no corrosion): [bold]{fa['rate']:.3%}[/] of valid pixels "
+                      "flagged as corrosion (false alarms)")
+    for picture in summary["pictures"]:
+        console.print(f"picture: {picture}")
+    timings = ", ".join(f"{k} {v:.0f} s" for k, v in summary["timings_s"].items())
+    console.print(f"time: {timings}; figures in {Path(out) / 'summary.json'}")
 
 
 def main() -> None:  # pragma: no cover - console-script shim

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from corroseg.data.challenge import FALSE_ALARM_WELLS, load_split, read_images
+from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.wells import WidthOverride, assemble, resolve_width
 from corroseg.errors import CorrosegInputError
 from corroseg.infer.bundle import Predictor
@@ -20,8 +21,13 @@ def iou_nonempty(pred: np.ndarray, truth: np.ndarray) -> float:
     return metrics.challenge_iou(pred[nonempty], truth[nonempty]) if nonempty.any() else float("nan")
 
 
-def score(pred: np.ndarray, truth: np.ndarray, wells: np.ndarray) -> dict:
-    """Every figure of ``corroseg evaluate`` for challenge-format masks ``(N, 36, 36)``."""
+def score(pred: np.ndarray, truth: np.ndarray, wells: np.ndarray, clean: np.ndarray | None = None) -> dict:
+    """Every figure of ``corroseg evaluate`` for challenge-format masks ``(N, 36, 36)``.
+
+    ``clean`` (boolean per patch: no corrupted pixel) adds ``clean_patches``: the
+    challenge metric and ``iou_nonempty`` over those patches only, where the black-mask
+    rule for corrupted patches changes nothing (fair across labelling conventions).
+    """
     summary = metrics.summary(pred, truth)
     result = {
         "patches": summary["patches"],
@@ -35,6 +41,12 @@ def score(pred: np.ndarray, truth: np.ndarray, wells: np.ndarray) -> dict:
         "patches_with_corrosion": int(truth.reshape(len(truth), -1).any(axis=1).sum()),
         "per_well": {},
     }
+    if clean is not None:
+        result["clean_patches"] = {
+            "patches": int(clean.sum()),
+            "iou": metrics.challenge_iou(pred[clean], truth[clean]),
+            "iou_nonempty": iou_nonempty(pred[clean], truth[clean]),
+        }
     for well in np.unique(wells):
         rows = wells == well
         one = metrics.summary(pred[rows], truth[rows])
@@ -56,7 +68,8 @@ def evaluate(predictor: Predictor, data: str | Path, split: str = "test",
     if loaded.masks is None:
         raise CorrosegInputError(data, f"no y_{split}*.csv labels to evaluate against")
     pred = predictor.patch_masks(loaded.images, blank_corrupted=blank_corrupted, widths=widths)
-    result = score(pred, loaded.masks, loaded.images.wells)
+    clean = ~corrupted_pixels(loaded.images.images).reshape(len(pred), -1).any(axis=1)
+    result = score(pred, loaded.masks, loaded.images.wells, clean)
     result["split"] = split
     result["labels"] = str(loaded.labels_source)
     result["threshold"] = predictor.threshold

@@ -301,7 +301,6 @@ def load_config(base: str | Path | None = None, overrides: list[str] | tuple = (
         than the base's drops the base's ``model_options``.
     """
     values: dict = {}
-    origin = "config"
     if base is None or str(base) in PRESETS:
         name = "default" if base is None else str(base)
         values.update(PRESETS[name])
@@ -312,26 +311,26 @@ def load_config(base: str | Path | None = None, overrides: list[str] | tuple = (
             raise CorrosegUserError(f"unknown preset {str(base)!r}; choose from {', '.join(PRESETS)} or give a .yaml file")
         data = read_yaml(path)
         start = data.get("preset", "default")
-        if start not in PRESETS:
-            start = "default"
-        values.update(PRESETS[start])
-        origin = str(path)
-        for key, value in sorted(data.items(), key=lambda kv: kv[0] != "model"):
-            if key in ("model_options", "loss_options") and not isinstance(value, dict):
-                raise CorrosegInputError(path, f"{key} must be a mapping")
-            _apply(values, key, value, origin)
+        values.update(PRESETS[start] if start in PRESETS else {})
+        try:
+            for key, value in sorted(data.items(), key=lambda kv: kv[0] != "model"):
+                if key in ("model_options", "loss_options"):
+                    if not isinstance(value, dict):
+                        raise CorrosegUserError(f"{key} must be a mapping")
+                    for sub, item in value.items():  # merged into the preset's, as model_options.x=... is
+                        _apply(values, f"{key}.{sub}", item, "config")
+                else:
+                    _apply(values, key, value, "config")
+            TrainConfig(**_coerce(values))  # the file alone must be a valid config
+        except CorrosegUserError as exc:
+            raise CorrosegInputError(path, str(exc).removeprefix("config: ")) from None
     for key, value in changes.items():
         if value is not None:
             _apply(values, key, value, f"--{key.replace('_', '-')}")
     for text in overrides:
         key, value = parse_override(text)
         _apply(values, key, value, f"override {text!r}")
-    try:
-        return TrainConfig(**_coerce(values))
-    except CorrosegUserError as exc:
-        if origin != "config":
-            raise CorrosegInputError(origin, str(exc)) from None
-        raise
+    return TrainConfig(**_coerce(values))
 
 
 def save_config(cfg: TrainConfig, path: str | Path) -> Path:

@@ -158,17 +158,30 @@ class WindowBatchSampler:
             order = rng.permutation(len(windows)) if self.shuffle else np.arange(len(windows))
             windows = [windows[k] for k in order]
             return [windows[k : k + self.batch_size] for k in range(0, len(windows), self.batch_size)]
-        weights = np.array([w.rows * w.width for w in self.wells], dtype=float)
-        picks = rng.choice(len(self.wells), size=self.count, p=weights / weights.sum())
-        by_width: dict[int, list[Window]] = {}
-        for i in picks:
-            well = self.wells[i]
-            row = int(rng.integers(0, well.rows - self.rows + 1))
-            window = (int(i), row, self.rows, 0, well.width, False, False, 0)
-            by_width.setdefault(well.width, []).append(self._augment(rng, window))
-        batches = [group[k : k + self.batch_size] for group in by_width.values()
-                   for k in range(0, len(group), self.batch_size)]
+        batches = []
+        for width, (members, count) in self._width_groups().items():
+            weights = np.array([self.wells[i].rows * width for i in members], dtype=float)
+            picks = rng.choice(members, size=count, p=weights / weights.sum())
+            windows = []
+            for i in picks:
+                row = int(rng.integers(0, self.wells[i].rows - self.rows + 1))
+                windows.append(self._augment(rng, (int(i), row, self.rows, 0, width, False, False, 0)))
+            batches += [windows[k : k + self.batch_size] for k in range(0, len(windows), self.batch_size)]
         return [batches[k] for k in rng.permutation(len(batches))]
+
+    def _width_groups(self) -> dict[int, tuple[list[int], int]]:
+        """Wells of each width and a fixed number of windows for each (shares of pixels).
+
+        Fixed counts keep the number of batches the same every epoch (Lightning sizes
+        its loops by ``len``).
+        """
+        groups: dict[int, list[int]] = {}
+        for i, w in enumerate(self.wells):
+            groups.setdefault(w.width, []).append(i)
+        pixels = {width: sum(self.wells[i].rows * width for i in members) for width, members in groups.items()}
+        total = sum(pixels.values())
+        return {width: (members, max(1, round(self.count * pixels[width] / total)))
+                for width, members in groups.items()}
 
     def _augment(self, rng: np.random.Generator, window: Window) -> Window:
         i, r, rows, c, width, flip_depth, flip_azimuth, _ = window
@@ -179,13 +192,16 @@ class WindowBatchSampler:
         return (i, r, rows, c, width, flip_depth, flip_azimuth, roll)
 
     def _tiles(self) -> list[list[Window]]:
-        by_shape: dict[tuple[int, int], list[Window]] = {}
+        windows = []
         for i, w in enumerate(self.wells):
             width = PATCH_SIZE if self.patch_columns else w.width
             rows = min(self.rows, w.rows)
-            for r in tile_start_rows(w.rows, rows):
-                for c in range(0, w.width, width):
-                    by_shape.setdefault((rows, width), []).append((i, r, rows, c, width, False, False, 0))
+            windows += [(i, r, rows, c, width, False, False, 0)
+                        for r in tile_start_rows(w.rows, rows) for c in range(0, w.width, width)]
+        rank, world = _rank_and_world()
+        by_shape: dict[tuple[int, int], list[Window]] = {}
+        for window in windows[rank::world]:  # every rank gets windows as long as there are enough
+            by_shape.setdefault((window[2], window[4]), []).append(window)
         return [group[k : k + self.batch_size] for group in by_shape.values()
                 for k in range(0, len(group), self.batch_size)]
 
@@ -193,14 +209,14 @@ class WindowBatchSampler:
         rng = np.random.default_rng([self.seed, self.sampler.epoch])
         batches = self._windows(rng)
         rank, world = _rank_and_world()
-        if world > 1:
-            if self.mode != "tiles":  # equal batch counts, or DDP waits forever
-                batches = batches[: len(batches) - len(batches) % world]
-            batches = batches[rank::world]
+        if world > 1 and self.mode != "tiles":  # equal batch counts, or DDP waits forever
+            batches = batches[: len(batches) - len(batches) % world][rank::world]
         return batches
 
     def __iter__(self) -> Iterator[list[Window]]:
-        return iter(self._all())
+        # a generator: the epoch is drawn at the first batch, after Lightning's set_epoch
+        # (which comes after the iterator is made when a run resumes)
+        yield from self._all()
 
     def __len__(self) -> int:
         return len(self._all())

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import math
+import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -37,10 +40,20 @@ from corroseg.train.module import SegModule
 CONFIG, SCALER, WEIGHTS, METRICS, DATA = "config.yaml", "scaler.json", "model.safetensors", "metrics.json", "data.json"
 
 
+def _no_nan(data):
+    if isinstance(data, float) and math.isnan(data):
+        return None
+    if isinstance(data, dict):
+        return {k: _no_nan(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_no_nan(v) for v in data]
+    return data
+
+
 def write_json(path: Path, data: dict) -> Path:
-    """Write JSON atomically."""
+    """Write strict JSON atomically (NaN, a figure that does not exist, becomes null)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2))
+        tmp.write_text(json.dumps(_no_nan(data), indent=2, allow_nan=False))
     return path
 
 
@@ -61,16 +74,22 @@ def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
 
 def _trainer(cfg: TrainConfig, out: Path, progress: bool) -> tuple[L.Trainer, ModelCheckpoint, Throughput]:
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_iou", mode="max",
-                                 save_last=True, save_top_k=1, enable_version_counter=False)
+                                 save_top_k=1, enable_version_counter=False)
+    # the latest epoch, every epoch (save_last=True only writes it when the best one changes)
+    latest = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                             every_n_epochs=1, enable_version_counter=False)
     throughput = Throughput()
-    callbacks: list = [checkpoint, throughput]
+    callbacks: list = [checkpoint, latest, throughput]
     if cfg.patience:
         callbacks.append(EarlyStopping(monitor="val_iou", mode="max", patience=cfg.patience))
     if cfg.unfreeze_every:
         callbacks.append(GradualUnfreezing(cfg.unfreeze_every))
     if progress:
         callbacks.append(RichProgressBar(leave=True))
-    loggers: list = [CSVLogger(out, name="logs", version="")]
+    # a resumed session logs beside the first one (CSVLogger would rewrite its file)
+    sessions = sorted((out / "logs").glob("**/metrics.csv"))
+    version = f"session-{len(sessions) + 1}" if sessions else ""
+    loggers: list = [CSVLogger(out, name="logs", version=version)]
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
         loggers.append(TensorBoardLogger(out, name="logs", version="tensorboard"))
     trainer = L.Trainer(
@@ -91,6 +110,15 @@ def _trainer(cfg: TrainConfig, out: Path, progress: bool) -> tuple[L.Trainer, Mo
         default_root_dir=out,
     )
     return trainer, checkpoint, throughput
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's banners (GPU available, tips) and known deprecation chatter off the console."""
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
 def fit(
@@ -117,16 +145,20 @@ def fit(
         Replace an existing run directory.
     """
     out = Path(out)
-    prepare_run_dir(out, resume, force)
+    launched_rank = int(os.environ.get("LOCAL_RANK", 0)) + int(os.environ.get("NODE_RANK", 0))
+    if launched_rank == 0:  # DDP relaunches this command for the other ranks: they find the folder made
+        prepare_run_dir(out, resume, force)
     if resume:
         cfg = load_config(out / CONFIG, overrides)
     cfg = cfg or TrainConfig()
     if cfg.unfreeze_every and cfg.model != "corroseg":
         raise CorrosegUserError(f"config unfreeze_every needs a model with a pretrained encoder (corroseg), not {cfg.model}")
+    quiet_lightning()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    save_config(cfg, out / CONFIG)
+    if launched_rank == 0:
+        save_config(cfg, out / CONFIG)
     datamodule = WellDataModule(data, cfg)
     datamodule.setup("fit")
     module = SegModule(cfg.to_dict())
@@ -149,14 +181,22 @@ def fit(
 
 
 def read_curves(out: Path):
-    """The per-epoch learning curves from ``logs/metrics.csv`` (a DataFrame, one row per epoch)."""
+    """Per-epoch learning curves from ``logs/**/metrics.csv`` (a DataFrame, one row per epoch).
+
+    The first session logs to ``logs/metrics.csv``, each resumed one to
+    ``logs/session-N/metrics.csv``.
+    """
     import pandas as pd
 
-    path = out / "logs" / "metrics.csv"
-    if not path.is_file():
+    paths = sorted((out / "logs").glob("**/metrics.csv"), key=lambda p: (len(p.parts), p.parent.name))
+    if not paths:
         return pd.DataFrame()
-    frame = pd.read_csv(path)
-    return frame.groupby("epoch").max(numeric_only=True).reset_index()
+    # sessions in order; an epoch logged again after a resume keeps its latest values
+    frames = [pd.read_csv(p).groupby("epoch").max(numeric_only=True) for p in paths]
+    merged = frames[0]
+    for frame in frames[1:]:
+        merged = frame.combine_first(merged)
+    return merged.reset_index()
 
 
 def summarize_training(out: Path, trainer: L.Trainer, throughput: Throughput, wall: float) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import numpy as np
 import torch
@@ -87,5 +89,14 @@ class SegModule(L.LightningModule):
         optimizer = kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         if cfg.scheduler == "none":
             return optimizer
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.max_epochs, eta_min=cfg.lr * 0.02)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.cosine_factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def cosine_factor(self, epoch: int) -> float:
+        """Cosine decay from 1 to 0.02 over ``max_epochs``, in closed form of the epoch.
+
+        A closed form (not torch's recursive CosineAnnealingLR) follows ``max_epochs``
+        of the current config, so resuming with more epochs stretches the schedule.
+        """
+        progress = min(epoch / max(self.cfg.max_epochs, 1), 1.0)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))

@@ -324,17 +324,9 @@ def _fmt(value, spec: str = ".4f") -> str:
 
 def _print_json(data) -> None:
     """Strict JSON on stdout: NaN (a figure that does not exist) becomes null."""
-    print(json.dumps(_no_nan(data), indent=2, allow_nan=False))
+    from corroseg.atomic import json_safe
 
-
-def _no_nan(data):
-    if isinstance(data, float) and data != data:
-        return None
-    if isinstance(data, dict):
-        return {k: _no_nan(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_no_nan(v) for v in data]
-    return data
+    print(json.dumps(json_safe(data), indent=2, allow_nan=False))
 
 
 def _print_scores(title: str, result: dict) -> None:

@@ -18,7 +18,8 @@ from corroseg.infer.evaluate import evaluate, false_alarms
 from corroseg.report.predictions import predict_one_well
 from corroseg.synth.generator import write_dataset
 from corroseg.train.config import load_config
-from corroseg.train.fit import fit, write_json
+from corroseg.atomic import write_json
+from corroseg.train.fit import fit
 
 GROOVED_REAL_WELL = 14
 """A real x_train well with clearly visible diagonal grooves (a public report lists 6, 8, 14, 15)."""

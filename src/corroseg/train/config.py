@@ -73,7 +73,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     scheduler: str = "cosine"
     batch_size: int = 32
-    max_epochs: int = 12
+    max_epochs: int = 20
     max_time: float | None = None
     patience: int = 6
     window: str = "well"

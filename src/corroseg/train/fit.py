@@ -14,7 +14,6 @@ A run directory holds everything prediction needs and nothing that unpickles cod
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import math
 import os
@@ -24,13 +23,12 @@ import warnings
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from safetensors.torch import save_file
 
-from corroseg.atomic import atomic_path
+from corroseg.atomic import atomic_path, write_json
 from corroseg.errors import CorrosegInputError, CorrosegUserError
 from corroseg.train.callbacks import GradualUnfreezing, Throughput
 from corroseg.train.config import TrainConfig, load_config, save_config
@@ -38,23 +36,6 @@ from corroseg.train.datamodule import WellDataModule
 from corroseg.train.module import SegModule
 
 CONFIG, SCALER, WEIGHTS, METRICS, DATA = "config.yaml", "scaler.json", "model.safetensors", "metrics.json", "data.json"
-
-
-def _no_nan(data):
-    if isinstance(data, float) and math.isnan(data):
-        return None
-    if isinstance(data, dict):
-        return {k: _no_nan(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_no_nan(v) for v in data]
-    return data
-
-
-def write_json(path: Path, data: dict) -> Path:
-    """Write strict JSON atomically (NaN, a figure that does not exist, becomes null)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_no_nan(data), indent=2, allow_nan=False))
-    return path
 
 
 def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
@@ -228,4 +209,4 @@ def _number(value) -> float | int | None:
     return int(value) if value.is_integer() and abs(value) > 1 else value
 
 
-__all__ = ["fit", "read_curves", "CONFIG", "SCALER", "WEIGHTS", "METRICS", "DATA", "np"]
+__all__ = ["fit", "read_curves", "CONFIG", "SCALER", "WEIGHTS", "METRICS", "DATA"]

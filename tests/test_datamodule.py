@@ -109,10 +109,10 @@ def test_validation_tiles_cover_each_well_once(dataset):
     dm = setup(dataset, "val_wells=[2]")
     rows_seen = np.zeros(dm.val_wells[0].rows, int)
     for batch in windows(dm.val_dataloader()):
-        for _, row, rows, col, width, flip_d, flip_a, roll in batch:
-            assert (col, width, flip_d, flip_a, roll) == (0, 36, False, False, 0)
+        for _, row, rows, col, width, flip_d, flip_a, roll, weight in batch:
+            assert (col, width, flip_d, flip_a, roll, weight) == (0, 36, False, False, 0, 1.0)
             rows_seen[row : row + rows] += 1
-    assert (rows_seen >= 1).all()
+    assert (rows_seen == 1).all()  # every patch scored exactly once: the challenge metric
 
 
 def test_patch_mode_with_the_papers_expansion(dataset):
@@ -179,9 +179,12 @@ def test_sharding_by_rank_gives_disjoint_equal_shares(dataset, monkeypatch):
 def test_every_rank_gets_a_validation_batch(dataset, monkeypatch):
     dm = setup(dataset, "val_wells=[2]", "batch_size=8")  # well 2: 216 rows -> 3 tiles of 72 rows -> 1 batch
     sampler = dm.val_dataloader().batch_sampler
+    weights = []
     for rank in (0, 1):
         monkeypatch.setattr(dm_module, "_rank_and_world", lambda rank=rank: (rank, 2))
         assert len(sampler) >= 1
+        weights += [window[8] for batch in sampler for window in batch]
+    assert sorted(weights) == [0.0, 1.0, 1.0, 1.0]  # 3 tiles, one padding window that is not scored
 
 
 # ------------------------------------------------------------------ labels

@@ -347,9 +347,11 @@ def test_false_alarms_default_to_the_real_false_alarm_wells(tmp_path, predictor)
 # ------------------------------------------------------------------ the command line
 
 
-def test_cli_evaluate_json(tiny_run, synth_data):
+def test_cli_evaluate_json(tiny_run, synth_data, tmp_path):
+    real_like = tmp_path / "real"
+    write_dataset(real_like, {1: (4, 36), 9: (4, 36), 10: (2, 72)}, labels=False)
     result = runner.invoke(app, ["evaluate", str(tiny_run), str(synth_data), "--json",
-                                 "--false-alarm", str(synth_data / "x_test")])
+                                 "--false-alarm", str(real_like)])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert isinstance(summary, dict)
@@ -357,6 +359,20 @@ def test_cli_evaluate_json(tiny_run, synth_data):
         assert key in summary
     assert summary["split"] == "test" and set(summary["per_well"]) == {"1", "2"}
     assert 0.0 <= summary["iou"] <= 1.0 and 0.0 <= summary["false_alarm"]["rate"] <= 1.0
+    assert summary["false_alarm"]["wells"] == [9, 10]
+
+
+def test_false_alarms_on_synthetic_data_use_its_defect_free_wells(predictor, synth_data, tmp_path):
+    # the tiny dataset's test wells all carry corrosion: there is nothing to count false alarms on
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "no_run"), str(synth_data)])
+    assert result.exit_code == 2
+    with pytest.raises(CorrosegInputError, match="no corrosion-free well"):
+        false_alarms(predictor, synth_data / "x_test")
+    manifest = json.loads((synth_data / "synth.json").read_text())
+    copy = shutil.copytree(synth_data, tmp_path / "synth")
+    manifest["wells"]["train_2"]["kind"] = "none"
+    (copy / "synth.json").write_text(json.dumps(manifest))
+    assert false_alarms(predictor, copy)["wells"] == [2]
 
 
 def test_cli_predict_and_refuse_overwrite(tiny_run, synth_data, tmp_path):

@@ -224,3 +224,48 @@ def test_cli_train_summary_prints_a_zero_iou_nonempty_as_zero(resumed):
     best = json.loads((resumed.parts / "metrics.json").read_text())["best"]
     assert best["val_iou_nonempty"] == 0.0  # nothing is predicted at threshold 0.99
     assert "iou_nonempty 0.0000" in " ".join(resumed.cli.output.split())  # rich wraps long lines
+
+
+# ------------------------------------------------------------------ user errors before anything is replaced
+
+
+def one_line_exit_2(result, needle: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1, result.output
+    assert needle in " ".join(result.output.split())
+
+
+def test_force_keeps_the_old_run_when_the_new_one_cannot_start(tiny_run, synth_data, tmp_path):
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    for args in (["train", str(tmp_path / "no_data"), "--out", str(run), "--force", *TINY],
+                 ["train", str(synth_data), "--out", str(run), "--force", "val_wells=[99]", *TINY],
+                 ["train", str(synth_data), "--out", str(run), "--force", "model_options.chanels=[4]", *TINY]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert (run / "model.safetensors").exists() and (run / "config.yaml").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_asking_for_a_gpu_without_one_is_a_user_error(synth_data, tmp_path):
+    result = runner.invoke(app, ["train", str(synth_data), "--out", str(tmp_path / "run"), "--accelerator", "gpu",
+                                 *TINY])
+    one_line_exit_2(result, "accelerator='gpu'")
+    assert not (tmp_path / "run").exists()
+
+
+def test_patch_only_models_need_patch_windows(synth_data, tmp_path):
+    result = runner.invoke(app, ["train", str(synth_data), "--out", str(tmp_path / "run"), "--model", "baseline_cnn",
+                                 *TINY])
+    one_line_exit_2(result, "reads 36x36 patches only")
+
+
+def test_resume_refuses_to_change_what_the_checkpoint_means(tiny_run, synth_data, tmp_path):
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    result = runner.invoke(app, ["train", str(synth_data), "--out", str(run), "--resume", "scaler=per_pixel"])
+    one_line_exit_2(result, "cannot change scaler when resuming")
+
+
+def test_evaluate_rejects_an_unknown_split(tiny_run, synth_data):
+    result = runner.invoke(app, ["evaluate", str(tiny_run), str(synth_data), "--split", "valid"])
+    assert result.exit_code == 2 and "Traceback" not in result.output and "valid" in result.output

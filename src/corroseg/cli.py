@@ -311,8 +311,15 @@ def train(
             f"run {run}: best val_iou {_fmt(best.get('val_iou'))} "
             f"(iou_nonempty {_fmt(best.get('val_iou_nonempty'))}) at epoch {best.get('epoch')}; "
             f"{metrics['epochs']} epochs, stopped by {metrics['stopped_by']}, "
-            f"{metrics['train_patches_per_s']:.0f} patches/s"
+            f"{_fmt(metrics['train_patches_per_s'], '.0f')} patches/s"
         )
+
+
+def _check_split(split: str) -> None:
+    from corroseg.data.challenge import SPLITS
+
+    if split not in SPLITS:
+        raise typer.BadParameter(f"{split!r}: expected {' or '.join(SPLITS)}", param_hint="--split")
 
 
 def _fmt(value, spec: str = ".4f") -> str:
@@ -362,6 +369,7 @@ def evaluate(
     width: WidthOption = None,
 ):
     """Challenge metric, iou_nonempty, precision, recall, F1 and a per-well table."""
+    _check_split(split)
     from corroseg.infer.bundle import Predictor
     from corroseg.infer.evaluate import evaluate as score_run
     from corroseg.infer.evaluate import false_alarms
@@ -389,13 +397,14 @@ def predict(
     run: Annotated[Path, typer.Argument(help="Run folder written by `corroseg train`.")],
     source: Annotated[Path, typer.Argument(metavar="INPUT", help="Challenge image folder, dataset folder, .zip, well .npz, or folder of wells.")],
     out: Annotated[Path, typer.Option("--out", help="OUT.csv (submission), OUT.npz (one well) or a folder (one .npz + .png per well).")],
-    split: Annotated[str, typer.Option(help="Split of a dataset folder to predict (for a submission).")] = "test",
+    split: Annotated[str, typer.Option(help="Split of a dataset folder to predict: test or train.")] = "test",
     keep_corrupted: Annotated[bool, typer.Option(
         "--keep-corrupted", help="Do not empty patches holding corrupted pixels in a submission.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing outputs.")] = False,
     width: WidthOption = None,
 ):
     """Predict a submission CSV for challenge patches, or a mask + PNG strip for whole wells."""
+    _check_split(split)
     from corroseg.infer.bundle import Predictor
     from corroseg.report.predictions import predict_path
 
@@ -432,7 +441,7 @@ def demo(
     test = summary["synthetic_test"]
     training = summary["training"]
     console.print(f"trained {training['epochs']} epochs in {training['train_seconds']:.0f} s "
-                  f"({training['train_patches_per_s']:.0f} patches/s); run folder: {summary['run']}")
+                  f"({_fmt(training['train_patches_per_s'], '.0f')} patches/s); run folder: {summary['run']}")
     console.print(f"held-out synthetic test wells ({test['patches']} patches): challenge metric "
                   f"[bold]{_fmt(test['iou'])}[/], iou_nonempty [bold]{_fmt(test['iou_nonempty'])}[/], "
                   f"precision {test['precision']:.3f}, recall {test['recall']:.3f}")

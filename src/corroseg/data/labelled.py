@@ -142,6 +142,10 @@ def load_labelled_wells(
     """
     data = Path(data)
     files = well_files(data / "wells", split)
+    if files and labels == "auto" and (data / f"x_{split}").is_dir():
+        patch_wells = {parse_name(p.stem).well for p in (data / f"x_{split}").glob("well_*_patch_*.npy")}
+        if not patch_wells <= set(files):  # auto uses whole wells only when every well has one
+            files = {}
     if labels in ("auto", "wells") and files:
         wells = []
         for number, path in files.items():

@@ -22,9 +22,7 @@ from corroseg.data.wells import WidthOverride, assemble, cut, resolve_width
 from corroseg.errors import CorrosegInputError
 from corroseg.infer.windows import predict_well
 from corroseg.models import create
-from corroseg.train.config import TrainConfig, read_config
-
-CONFIG, SCALER, WEIGHTS = "config.yaml", "scaler.json", "model.safetensors"
+from corroseg.train.config import CONFIG, SCALER, WEIGHTS, TrainConfig, read_config
 
 
 class TorchModel:

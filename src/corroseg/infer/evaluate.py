@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from corroseg.data.challenge import FALSE_ALARM_WELLS, load_split, read_images
 from corroseg.data.corruption import corrupted_pixels
+from corroseg.data.labelled import is_synthetic
 from corroseg.data.wells import WidthOverride, assemble, resolve_width
 from corroseg.errors import CorrosegInputError
 from corroseg.infer.bundle import Predictor
@@ -63,17 +65,41 @@ def score(pred: np.ndarray, truth: np.ndarray, wells: np.ndarray, clean: np.ndar
 
 def evaluate(predictor: Predictor, data: str | Path, split: str = "test",
              widths: WidthOverride | None = None, blank_corrupted: bool = True) -> dict:
-    """Predict a labelled split (each patch inside its whole well) and score it."""
+    """Predict a labelled split (each patch inside its whole well) and score the labelled patches.
+
+    Every image is predicted, labelled or not, so each well is whole and every patch
+    sees its true neighbours; only the labelled patches are scored.
+    """
     loaded = load_split(data, split)
     if loaded.masks is None:
         raise CorrosegInputError(data, f"no y_{split}*.csv labels to evaluate against")
-    pred = predictor.patch_masks(loaded.images, blank_corrupted=blank_corrupted, widths=widths)
+    images = read_images(data, split)
+    everything = predictor.patch_masks(images, blank_corrupted=blank_corrupted, widths=widths)
+    row = {name: i for i, name in enumerate(images.names)}
+    pred = everything[[row[name] for name in loaded.images.names]]
     clean = ~corrupted_pixels(loaded.images.images).reshape(len(pred), -1).any(axis=1)
     result = score(pred, loaded.masks, loaded.images.wells, clean)
     result["split"] = split
     result["labels"] = str(loaded.labels_source)
     result["threshold"] = predictor.threshold
     return result
+
+
+def synthetic_clean_wells(path: Path) -> list[int] | None:
+    """The defect-free wells of a corroseg synthetic dataset (from ``synth.json``); None if not synthetic.
+
+    ``path`` is the dataset folder (its ``x_train``) or one of its image folders.
+    """
+    root = path if is_synthetic(path) else path.parent if is_synthetic(path.parent) else None
+    if root is None:
+        return None
+    split = "test" if path.name == "x_test" else "train"
+    manifest = json.loads((root / "synth.json").read_text())
+    clean = [int(key.split("_")[1]) for key, well in manifest.get("wells", {}).items()
+             if key.startswith(f"{split}_") and well.get("kind") == "none"]
+    if not clean:
+        raise CorrosegInputError(path, f"this synthetic {split} split has no corrosion-free well to count false alarms on")
+    return clean
 
 
 def false_alarms(predictor: Predictor, path: str | Path, wells: Sequence[int] | None = None,
@@ -86,7 +112,8 @@ def false_alarms(predictor: Predictor, path: str | Path, wells: Sequence[int] | 
         A folder of unlabelled patches (or a dataset directory: its ``x_train``).
     wells : sequence of int, optional
         Which wells; default: the real false-alarm wells 9 and 10 when the folder
-        has them, else every well in it.
+        has them, the defect-free wells of a corroseg synthetic dataset, else every
+        well in it.
 
     Each well is predicted whole; no-data pixels count neither way, and no patch is
     blanked (this is the physical figure, not the challenge convention).
@@ -94,7 +121,8 @@ def false_alarms(predictor: Predictor, path: str | Path, wells: Sequence[int] | 
     images = read_images(path, "train")
     present = images.well_ids()
     if wells is None:
-        wells = [w for w in FALSE_ALARM_WELLS if w in present] or present
+        synthetic = synthetic_clean_wells(Path(path))
+        wells = synthetic if synthetic is not None else [w for w in FALSE_ALARM_WELLS if w in present] or present
     missing = sorted(set(wells) - set(present))
     if missing:
         raise CorrosegInputError(path, f"no patches of wells {missing}")

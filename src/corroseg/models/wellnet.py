@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from corroseg.errors import CorrosegUserError
+from corroseg.models.blocks import checked_channels, checked_rates
 from corroseg.models.registry import register
 
 
@@ -65,11 +65,8 @@ class WellNet(nn.Module):
 
     def __init__(self, channels: tuple[int, ...] = (8, 16, 32, 64), dropout: float = 0.0):
         super().__init__()
-        channels = tuple(int(c) for c in channels)
-        if len(channels) != 4 or min(channels) < 1:
-            raise CorrosegUserError(f"wellnet: channels must be four positive numbers, got {channels}")
-        if not 0.0 <= dropout < 1.0:
-            raise CorrosegUserError(f"wellnet: dropout must be in [0, 1), got {dropout}")
+        channels = checked_channels("wellnet", "channels", channels, count=4)
+        dropout = checked_rates("wellnet", "dropout", [dropout], count=1)[0]
         c1, c2, c3, c4 = channels
         self.pools = [(2, 2), (2, 2), (2, 1)]
         self.down = nn.ModuleList([wrap_block(1, c1), wrap_block(c1, c2), wrap_block(c2, c3, dropout)])

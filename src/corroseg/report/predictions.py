@@ -63,7 +63,7 @@ def predict_one_well(predictor: Predictor, well: Well, out: str | Path, force: b
             "png": str(png), "corroded_fraction": float(mask[valid].mean()) if valid.any() else 0.0}
 
 
-def _wells_in(path: Path, widths: WidthOverride | None) -> Iterator[tuple[str, Well]]:
+def _wells_in(path: Path, widths: WidthOverride | None, split: str = "test") -> Iterator[tuple[str, Well]]:
     """(name, well) of every well in a ``.npz``, a folder of ``.npz`` or a folder of patches."""
     if path.suffix == ".npz":
         yield path.stem, load_well(path)
@@ -73,7 +73,7 @@ def _wells_in(path: Path, widths: WidthOverride | None) -> Iterator[tuple[str, W
         for file in files:
             yield file.stem, load_well(file)
         return
-    images = read_images(path, "test" if (path / "x_test").exists() and not (path / "x_train").exists() else "train")
+    images = read_images(path, split)
     for number in images.well_ids():
         patches = images.images[images.wells == number]
         width, _ = resolve_width(number, patches, widths)
@@ -104,7 +104,7 @@ def predict_path(
         blanked = int((masks.reshape(len(masks), -1).sum(1) == 0).sum())
         return {"kind": "submission", "csv": str(out), "patches": len(images), "empty_masks": blanked,
                 "patches_with_corrosion": len(images) - blanked, "source": str(images.source)}
-    wells = _wells_in(source, widths)
+    wells = _wells_in(source, widths, split)
     if out.suffix == ".npz":
         first = next(wells)
         if next(wells, None) is not None:

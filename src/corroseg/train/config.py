@@ -25,6 +25,9 @@ EXPANSIONS = ("none", "hflip", "vflip", "hvflip")
 
 FORMAT = "corroseg-train-config/1"
 
+CONFIG, SCALER, WEIGHTS, METRICS, DATA = "config.yaml", "scaler.json", "model.safetensors", "metrics.json", "data.json"
+"""The files of a run folder (see ``corroseg.train.fit``)."""
+
 
 @dataclass(frozen=True)
 class TrainConfig:

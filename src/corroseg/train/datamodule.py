@@ -65,8 +65,9 @@ def prepare(well: LabelledWell, scaler: PatchScaler, min_rows: int = 0,
     return PreparedWell(well.well, *arrays)
 
 
-Window = tuple[int, int, int, int, int, bool, bool, int]
-"""(well index, first row, rows, first column, width, flip along depth, flip along azimuth, azimuth roll)."""
+Window = tuple
+"""(well index, first row, rows, first column, width, flip along depth, flip along azimuth, azimuth roll
+[, weight]): the weight (1 when absent) is 0 for windows that only pad a DDP rank's share."""
 
 
 class WindowDataset(Dataset):
@@ -80,7 +81,8 @@ class WindowDataset(Dataset):
         return sum(w.rows // self.rows for w in self.wells)
 
     def __getitem__(self, window: Window) -> dict:
-        index, row, rows, col, width, flip_depth, flip_azimuth, roll = window
+        index, row, rows, col, width, flip_depth, flip_azimuth, roll = window[:8]
+        weight = window[8] if len(window) > 8 else 1.0
         well = self.wells[index]
         rs, cs = slice(row, row + rows), slice(col, col + width)
         arrays = [well.image[rs, cs], well.mask[rs, cs], well.learn[rs, cs], well.score_truth[rs, cs],
@@ -93,7 +95,7 @@ class WindowDataset(Dataset):
             arrays = [np.roll(a, roll, axis=1) for a in arrays]
         image, mask, learn, truth, corrupted = (torch.from_numpy(np.ascontiguousarray(a))[None] for a in arrays)
         return {"image": image, "mask": mask, "learn": learn, "score_truth": truth, "corrupted": corrupted,
-                "well": well.well}
+                "well": well.well, "weight": torch.tensor(weight, dtype=torch.float32)}
 
 
 def _rank_and_world() -> tuple[int, int]:
@@ -195,12 +197,13 @@ class WindowBatchSampler:
         windows = []
         for i, w in enumerate(self.wells):
             width = PATCH_SIZE if self.patch_columns else w.width
-            rows = min(self.rows, w.rows)
-            windows += [(i, r, rows, c, width, False, False, 0)
-                        for r in tile_start_rows(w.rows, rows) for c in range(0, w.width, width)]
+            windows += [(i, r, rows, c, width, False, False, 0, 1.0)
+                        for r, rows in tiles(w.rows, self.rows) for c in range(0, w.width, width)]
         rank, world = _rank_and_world()
+        while windows and len(windows) % world:  # every rank gets windows; the padding weighs 0
+            windows.append((*windows[0][:8], 0.0))
         by_shape: dict[tuple[int, int], list[Window]] = {}
-        for window in windows[rank::world]:  # every rank gets windows as long as there are enough
+        for window in windows[rank::world]:
             by_shape.setdefault((window[2], window[4]), []).append(window)
         return [group[k : k + self.batch_size] for group in by_shape.values()
                 for k in range(0, len(group), self.batch_size)]
@@ -222,12 +225,14 @@ class WindowBatchSampler:
         return len(self._all())
 
 
-def tile_start_rows(rows: int, window: int) -> list[int]:
-    """First rows of the tiles of a validation well (the last one flush with the end)."""
-    starts = list(range(0, rows - window + 1, window))
-    if starts[-1] + window < rows:
-        starts.append(rows - window)
-    return starts
+def tiles(rows: int, window: int) -> list[tuple[int, int]]:
+    """(first row, rows) of the validation tiles of a well: every whole 36-row patch once.
+
+    Tiles are ``window`` rows, the last one shorter; rows past the last whole patch
+    (only in wells whose height is not a multiple of 36) are not scored.
+    """
+    scored = rows - rows % PATCH_SIZE
+    return [(start, min(window, scored - start)) for start in range(0, scored, window)]
 
 
 class WellDataModule(L.LightningDataModule):

@@ -26,16 +26,17 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from safetensors.torch import save_file
 
 from corroseg.atomic import atomic_path, write_json
 from corroseg.errors import CorrosegInputError, CorrosegUserError
 from corroseg.train.callbacks import GradualUnfreezing, Throughput
-from corroseg.train.config import TrainConfig, load_config, save_config
+from corroseg.data.scaling import PatchScaler
+from corroseg.train.config import CONFIG, DATA, METRICS, SCALER, WEIGHTS, TrainConfig, load_config, parse_override, save_config
 from corroseg.train.datamodule import WellDataModule
 from corroseg.train.module import SegModule
 
-CONFIG, SCALER, WEIGHTS, METRICS, DATA = "config.yaml", "scaler.json", "model.safetensors", "metrics.json", "data.json"
 
 
 def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
@@ -53,7 +54,11 @@ def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _trainer(cfg: TrainConfig, out: Path, progress: bool) -> tuple[L.Trainer, ModelCheckpoint, Throughput]:
+RESUMABLE_KEYS = ("max_epochs", "max_time", "accelerator", "devices", "strategy", "num_workers", "threads")
+"""Config keys a resumed run may change; the others would change what the checkpoint means."""
+
+
+def _trainer(cfg: TrainConfig, out: Path, progress: bool, resume: bool) -> tuple[L.Trainer, ModelCheckpoint, Throughput]:
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_iou", mode="max",
                                  save_top_k=1, enable_version_counter=False)
     # the latest epoch, every epoch (save_last=True only writes it when the best one changes)
@@ -68,17 +73,30 @@ def _trainer(cfg: TrainConfig, out: Path, progress: bool) -> tuple[L.Trainer, Mo
     if progress:
         callbacks.append(RichProgressBar(leave=True))
     # a resumed session logs beside the first one (CSVLogger would rewrite its file)
-    sessions = sorted((out / "logs").glob("**/metrics.csv"))
+    sessions = sorted((out / "logs").glob("**/metrics.csv")) if resume else []
     version = f"session-{len(sessions) + 1}" if sessions else ""
     loggers: list = [CSVLogger(out, name="logs", version=version)]
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
         loggers.append(TensorBoardLogger(out, name="logs", version="tensorboard"))
-    trainer = L.Trainer(
+    deterministic = cfg.deterministic
+    if deterministic and cfg.accelerator != "cpu" and torch.cuda.is_available():
+        deterministic = "warn"  # CUDA has no deterministic backward for bilinear upsampling (corroseg)
+    try:
+        return _build_trainer(cfg, out, progress, callbacks, loggers, deterministic), checkpoint, throughput
+    except (MisconfigurationException, ValueError, TypeError, RuntimeError) as exc:
+        problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CorrosegUserError(f"config accelerator={cfg.accelerator!r} devices={cfg.devices!r} "
+                                f"strategy={cfg.strategy!r} precision={cfg.precision!r}: {problem}") from None
+
+
+def _build_trainer(cfg: TrainConfig, out: Path, progress: bool, callbacks: list, loggers: list,
+                   deterministic) -> L.Trainer:
+    return L.Trainer(
         accelerator=cfg.accelerator,
         devices=cfg.devices,
         strategy=cfg.strategy,
         precision=cfg.precision,
-        deterministic=cfg.deterministic,
+        deterministic=deterministic,
         max_epochs=cfg.max_epochs,
         max_time={"seconds": cfg.max_time} if cfg.max_time else None,
         callbacks=callbacks,
@@ -90,7 +108,6 @@ def _trainer(cfg: TrainConfig, out: Path, progress: bool) -> tuple[L.Trainer, Mo
         enable_model_summary=False,
         default_root_dir=out,
     )
-    return trainer, checkpoint, throughput
 
 
 def quiet_lightning() -> None:
@@ -126,10 +143,15 @@ def fit(
         Replace an existing run directory.
     """
     out = Path(out)
+    # DDP relaunches this command for the other ranks: only the first one manages the folder
     launched_rank = int(os.environ.get("LOCAL_RANK", 0)) + int(os.environ.get("NODE_RANK", 0))
-    if launched_rank == 0:  # DDP relaunches this command for the other ranks: they find the folder made
-        prepare_run_dir(out, resume, force)
     if resume:
+        prepare_run_dir(out, resume=True, force=False)
+        changed = [parse_override(o)[0] for o in overrides]
+        frozen = [k for k in changed if k.partition(".")[0] not in RESUMABLE_KEYS]
+        if frozen:
+            raise CorrosegUserError(f"cannot change {', '.join(frozen)} when resuming (only "
+                                    f"{', '.join(RESUMABLE_KEYS)}); start a new run instead")
         cfg = load_config(out / CONFIG, overrides)
     cfg = cfg or TrainConfig()
     if cfg.unfreeze_every and cfg.model != "corroseg":
@@ -138,12 +160,21 @@ def fit(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    if launched_rank == 0:
-        save_config(cfg, out / CONFIG)
-    datamodule = WellDataModule(data, cfg)
-    datamodule.setup("fit")
+    # everything a user can get wrong is checked before an existing run is replaced
     module = SegModule(cfg.to_dict())
-    trainer, checkpoint, throughput = _trainer(cfg, out, progress)
+    if not getattr(module.model, "accepts_taller_inputs", False) and (cfg.window != "patch" or cfg.predict_rows != 36):
+        raise CorrosegUserError(f"model {cfg.model} reads 36x36 patches only: use window=patch window_rows=36 "
+                                "predict_rows=36 predict_overlap=0 (or --config paper)")
+    datamodule = WellDataModule(data, cfg)
+    if resume:
+        datamodule.scaler = PatchScaler.load(out / SCALER)  # the run's own, never re-fitted
+    datamodule.setup("fit")
+    trainer, checkpoint, throughput = _trainer(cfg, out, progress, resume)
+    if launched_rank == 0:
+        if not resume:
+            prepare_run_dir(out, resume=False, force=force)
+            datamodule.scaler.save(out / SCALER)
+        save_config(cfg, out / CONFIG)  # on resume: with the new max_epochs etc.
     started = time.perf_counter()
     last = out / "checkpoints" / "last.ckpt"
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None, weights_only=True)
@@ -154,7 +185,6 @@ def fit(
     weights = {k.removeprefix("model."): v.contiguous() for k, v in state.items() if k.startswith("model.")}
     with atomic_path(out / WEIGHTS) as tmp:
         save_file(weights, str(tmp), metadata={"model": cfg.model})
-    datamodule.scaler.save(out / SCALER)
     write_json(out / DATA, datamodule.facts)
     metrics = summarize_training(out, trainer, throughput, time.perf_counter() - started)
     write_json(out / METRICS, metrics)
@@ -169,7 +199,11 @@ def read_curves(out: Path):
     """
     import pandas as pd
 
-    paths = sorted((out / "logs").glob("**/metrics.csv"), key=lambda p: (len(p.parts), p.parent.name))
+    def session(path: Path) -> int:
+        name = path.parent.name
+        return int(name.removeprefix("session-")) if name.startswith("session-") else 1
+
+    paths = sorted((out / "logs").glob("**/metrics.csv"), key=session)
     if not paths:
         return pd.DataFrame()
     # sessions in order; an epoch logged again after a resume keeps its latest values
@@ -187,6 +221,11 @@ def summarize_training(out: Path, trainer: L.Trainer, throughput: Throughput, wa
     if "val_iou" in curves and curves["val_iou"].notna().any():
         row = curves.loc[curves["val_iou"].idxmax()]
         best = {k: _number(row[k]) for k in ("epoch", "val_iou", "val_iou_nonempty", "val_loss") if k in row}
+    epochs = int(trainer.current_epoch)
+    speed = throughput.patches_per_second
+    if not throughput.seconds and "train_patches_per_s" in curves:  # ddp_spawn: figures live in the workers
+        epochs = int(curves["epoch"].max()) + 1
+        speed = float(curves["train_patches_per_s"].mean())
     stopped = "max_epochs"
     if any(isinstance(c, EarlyStopping) and c.stopped_epoch for c in trainer.callbacks):
         stopped = "early_stopping"
@@ -194,10 +233,10 @@ def summarize_training(out: Path, trainer: L.Trainer, throughput: Throughput, wa
         stopped = "max_time"
     return {
         "best": best,
-        "epochs": int(trainer.current_epoch),
+        "epochs": epochs,
         "stopped_by": stopped,
         "train_seconds": round(throughput.seconds, 2),
-        "train_patches_per_s": round(throughput.patches_per_second, 2),
+        "train_patches_per_s": round(speed, 2),
         "wall_seconds_this_session": round(wall, 2),
     }
 

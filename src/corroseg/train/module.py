@@ -7,7 +7,7 @@ import math
 import lightning as L
 import numpy as np
 import torch
-from torchmetrics import MeanMetric
+from torchmetrics import SumMetric
 
 from corroseg.data.wells import cut
 from corroseg.models import create
@@ -46,8 +46,9 @@ class SegModule(L.LightningModule):
         self.cfg = TrainConfig(**cfg)
         self.model = create(self.cfg.model, **self.cfg.model_options)
         self.loss = create_loss(self.cfg.loss, **self.cfg.loss_options)
-        self.val_iou = MeanMetric()
-        self.val_iou_nonempty = MeanMetric()
+        # sums and counts, always updated and always computed on every rank: a metric
+        # computed on some ranks only would leave the others waiting in DDP
+        self.val_totals = torch.nn.ModuleList(SumMetric() for _ in range(4))  # see validation_step
         if self.cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
 
@@ -71,16 +72,22 @@ class SegModule(L.LightningModule):
             probability, batch["score_truth"][:, 0].cpu().numpy(), batch["corrupted"][:, 0].cpu().numpy(),
             self.cfg.threshold,
         )
-        self.val_iou.update(torch.from_numpy(iou))
-        if nonempty.any():
-            self.val_iou_nonempty.update(torch.from_numpy(iou[nonempty]))
+        # padding windows (DDP: every rank gets one) weigh 0
+        per_window = len(iou) // len(logits)
+        weight = np.repeat(batch["weight"].cpu().numpy(), per_window)
+        # sum of IoU and count, over all patches and over patches whose truth is not empty
+        totals = [(iou * weight).sum(), weight.sum(), (iou * weight * nonempty).sum(), (weight * nonempty).sum()]
+        for metric, total in zip(self.val_totals, totals):
+            metric.update(torch.tensor(float(total), dtype=torch.float64))
 
     def on_validation_epoch_end(self) -> None:
-        self.log("val_iou", self.val_iou.compute(), prog_bar=True)
-        if self.val_iou_nonempty.update_count:
-            self.log("val_iou_nonempty", self.val_iou_nonempty.compute(), prog_bar=True)
-        self.val_iou.reset()
-        self.val_iou_nonempty.reset()
+        iou_sum, count, nonempty_sum, nonempty_count = (float(m.compute()) for m in self.val_totals)
+        for metric in self.val_totals:
+            metric.reset()
+        if count > 0:
+            self.log("val_iou", iou_sum / count, prog_bar=True)
+        if nonempty_count > 0:
+            self.log("val_iou_nonempty", nonempty_sum / nonempty_count, prog_bar=True)
 
     def configure_optimizers(self):
         cfg = self.cfg

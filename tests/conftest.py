@@ -59,6 +59,15 @@ def write_dataset(
     return masks
 
 
+def one_line_error(result, *needles: str) -> None:
+    """A CLI result that is a user error: exit code 2, one line, no traceback, naming ``needles``."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) == 1, result.output
+    for needle in needles:
+        assert needle in result.output
+
+
 @pytest.fixture
 def dataset(tmp_path: Path) -> Path:
     """Four labelled wells (two 36 px, two 72 px wide) and an unlabelled test split."""

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import write_dataset
+from conftest import one_line_error, write_dataset
 from corroseg.cli import app
 from corroseg.data.challenge import load_split, read_images, read_labels
 from corroseg.data.corruption import corrupted_pixels
@@ -38,14 +38,6 @@ def always(logit: float):
 def thin_wall(batch):
     """A predictor callable that calls every below-median (thinner) pixel corrosion: masks vary with the input."""
     return -8.0 * batch
-
-
-def one_line_error(result, *needles: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    assert len([line for line in result.output.splitlines() if line.strip()]) == 1, result.output
-    for needle in needles:
-        assert needle in result.output
 
 
 @pytest.fixture(scope="module")

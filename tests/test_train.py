@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from conftest import TINY
+from conftest import one_line_error, TINY
 from corroseg.cli import app
 from corroseg.data.scaling import PatchScaler
 from corroseg.errors import CorrosegInputError, CorrosegUserError
@@ -23,14 +23,6 @@ runner = CliRunner()
 
 BUNDLE = ("config.yaml", "scaler.json", "model.safetensors", "metrics.json", "data.json", "logs/metrics.csv",
           "checkpoints/best.ckpt", "checkpoints/last.ckpt")
-
-
-def one_line_error(result, *needles: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    assert len([line for line in result.output.splitlines() if line.strip()]) == 1, result.output
-    for needle in needles:
-        assert needle in result.output
 
 
 def model_weights(state: dict) -> dict:
@@ -229,13 +221,6 @@ def test_cli_train_summary_prints_a_zero_iou_nonempty_as_zero(resumed):
 # ------------------------------------------------------------------ user errors before anything is replaced
 
 
-def one_line_exit_2(result, needle: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    assert len([line for line in result.output.splitlines() if line.strip()]) == 1, result.output
-    assert needle in " ".join(result.output.split())
-
-
 def test_force_keeps_the_old_run_when_the_new_one_cannot_start(tiny_run, synth_data, tmp_path):
     run = shutil.copytree(tiny_run, tmp_path / "run")
     for args in (["train", str(tmp_path / "no_data"), "--out", str(run), "--force", *TINY],
@@ -250,20 +235,20 @@ def test_force_keeps_the_old_run_when_the_new_one_cannot_start(tiny_run, synth_d
 def test_asking_for_a_gpu_without_one_is_a_user_error(synth_data, tmp_path):
     result = runner.invoke(app, ["train", str(synth_data), "--out", str(tmp_path / "run"), "--accelerator", "gpu",
                                  *TINY])
-    one_line_exit_2(result, "accelerator='gpu'")
+    one_line_error(result, "accelerator='gpu'")
     assert not (tmp_path / "run").exists()
 
 
 def test_patch_only_models_need_patch_windows(synth_data, tmp_path):
     result = runner.invoke(app, ["train", str(synth_data), "--out", str(tmp_path / "run"), "--model", "baseline_cnn",
                                  *TINY])
-    one_line_exit_2(result, "reads 36x36 patches only")
+    one_line_error(result, "reads 36x36 patches only")
 
 
 def test_resume_refuses_to_change_what_the_checkpoint_means(tiny_run, synth_data, tmp_path):
     run = shutil.copytree(tiny_run, tmp_path / "run")
     result = runner.invoke(app, ["train", str(synth_data), "--out", str(run), "--resume", "scaler=per_pixel"])
-    one_line_exit_2(result, "cannot change scaler when resuming")
+    one_line_error(result, "cannot change scaler when resuming")
 
 
 def test_evaluate_rejects_an_unknown_split(tiny_run, synth_data):

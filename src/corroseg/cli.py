@@ -315,6 +315,12 @@ def train(
         )
 
 
+TTAOption = Annotated[
+    Optional[bool],
+    typer.Option("--tta/--no-tta", help="Test-time augmentation: average over flips and a roll (default: the run's)."),
+]
+
+
 def _check_split(split: str) -> None:
     from corroseg.data.challenge import SPLITS
 
@@ -367,6 +373,7 @@ def evaluate(
         "--keep-corrupted", help="Do not empty patches holding corrupted pixels (the challenge labels do).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     width: WidthOption = None,
+    tta: TTAOption = None,
 ):
     """Challenge metric, iou_nonempty, precision, recall, F1 and a per-well table."""
     _check_split(split)
@@ -374,7 +381,7 @@ def evaluate(
     from corroseg.infer.evaluate import evaluate as score_run
     from corroseg.infer.evaluate import false_alarms
 
-    predictor = Predictor.from_run(run)
+    predictor = Predictor.from_run(run, tta=tta)
     widths = parse_widths(width)
     with err_console.status(f"predicting the {split} wells"):
         result = score_run(predictor, data, split, widths=widths, blank_corrupted=not keep_corrupted)
@@ -402,13 +409,14 @@ def predict(
         "--keep-corrupted", help="Do not empty patches holding corrupted pixels in a submission.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing outputs.")] = False,
     width: WidthOption = None,
+    tta: TTAOption = None,
 ):
     """Predict a submission CSV for challenge patches, or a mask + PNG strip for whole wells."""
     _check_split(split)
     from corroseg.infer.bundle import Predictor
     from corroseg.report.predictions import predict_path
 
-    predictor = Predictor.from_run(run)
+    predictor = Predictor.from_run(run, tta=tta)
     with err_console.status("predicting"):
         result = predict_path(predictor, source, out, split=split, blank_corrupted=not keep_corrupted,
                               widths=parse_widths(width), force=force, progress=False)

@@ -20,6 +20,7 @@ from corroseg.data.corruption import CorruptionPolicy, corrupted_pixels
 from corroseg.data.scaling import PatchScaler
 from corroseg.data.wells import WidthOverride, assemble, cut, resolve_width
 from corroseg.errors import CorrosegInputError
+from corroseg.infer.tta import TTAPredictor
 from corroseg.infer.windows import predict_well
 from corroseg.models import create
 from corroseg.train.config import CONFIG, SCALER, WEIGHTS, TrainConfig, read_config
@@ -66,8 +67,12 @@ class Predictor:
     batch_size: int = 16
 
     @classmethod
-    def from_run(cls, run: str | Path, threads: int | None = None, bf16: bool = False) -> Predictor:
-        """Load a run folder written by ``corroseg train``."""
+    def from_run(cls, run: str | Path, threads: int | None = None, bf16: bool = False,
+                 tta: bool | None = None) -> Predictor:
+        """Load a run folder written by ``corroseg train``.
+
+        ``tta`` (default: the run's config) wraps the model in test-time augmentation.
+        """
         run = Path(run)
         if not run.is_dir():
             raise CorrosegInputError(run, "no such run folder")
@@ -89,7 +94,13 @@ class Predictor:
             raise CorrosegInputError(run / WEIGHTS, f"weights do not fit model {config.model} ({problem})") from None
         if threads:
             torch.set_num_threads(threads)
-        return cls(TorchModel(model, bf16=bf16), scaler, config)
+        predictor = TorchModel(model, bf16=bf16)
+        if config.tta if tta is None else tta:
+            transforms = ["identity", "flip_depth", "flip_azimuth"]
+            if config.window != "patch":  # a half-turn roll is exact on the whole circumference only
+                transforms.append("roll")
+            predictor = TTAPredictor(predictor, transforms)
+        return cls(predictor, scaler, config)
 
     @property
     def threshold(self) -> float:

@@ -63,7 +63,8 @@ class TrainConfig:
         everything from the start).
     Prediction
         ``threshold`` on the probability, ``predict_rows`` and ``predict_overlap``:
-        the sliding windows along depth.
+        the sliding windows along depth; ``tta``: average the probabilities over flips
+        along depth and azimuth and a half-turn azimuth roll (4x the inference cost).
     """
 
     preset: str = "default"
@@ -104,6 +105,7 @@ class TrainConfig:
     threshold: float = 0.5
     predict_rows: int = 576
     predict_overlap: int = 72
+    tta: bool = False
 
     def __post_init__(self):
         _check_types(self)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corroseg.data.challenge import FALSE_ALARM_WELLS, load_split, read_images
+from corroseg.data.challenge import FALSE_ALARM_WELLS, find_label_file, pair, read_images, read_labels
 from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.labelled import is_synthetic
 from corroseg.data.wells import WidthOverride, assemble, resolve_width
@@ -70,17 +70,19 @@ def evaluate(predictor: Predictor, data: str | Path, split: str = "test",
     Every image is predicted, labelled or not, so each well is whole and every patch
     sees its true neighbours; only the labelled patches are scored.
     """
-    loaded = load_split(data, split)
-    if loaded.masks is None:
+    images = read_images(data, split)  # read once: every image is predicted, the labelled ones scored
+    label_file = find_label_file(data, split) if Path(data).is_dir() else None
+    if label_file is None:
         raise CorrosegInputError(data, f"no y_{split}*.csv labels to evaluate against")
-    images = read_images(data, split)
+    labels = read_labels(label_file)
+    labelled, masks, _ = pair(images, labels)
     everything = predictor.patch_masks(images, blank_corrupted=blank_corrupted, widths=widths)
     row = {name: i for i, name in enumerate(images.names)}
-    pred = everything[[row[name] for name in loaded.images.names]]
-    clean = ~corrupted_pixels(loaded.images.images).reshape(len(pred), -1).any(axis=1)
-    result = score(pred, loaded.masks, loaded.images.wells, clean)
+    pred = everything[[row[name] for name in labelled.names]]
+    clean = ~corrupted_pixels(labelled.images).reshape(len(pred), -1).any(axis=1)
+    result = score(pred, masks, labelled.wells, clean)
     result["split"] = split
-    result["labels"] = str(loaded.labels_source)
+    result["labels"] = str(label_file)
     result["threshold"] = predictor.threshold
     return result
 

@@ -129,8 +129,7 @@ class Predictor:
 
     def well_mask(self, probability: np.ndarray) -> np.ndarray:
         """0/1 mask of a well's probability; no-data pixels are never corrosion."""
-        with np.errstate(invalid="ignore"):
-            return (np.nan_to_num(probability, nan=0.0) >= self.threshold).astype(np.uint8)
+        return (np.nan_to_num(probability, nan=0.0) >= self.threshold).astype(np.uint8)
 
     def predict_patches(self, images: PatchImages, widths: WidthOverride | None = None) -> np.ndarray:
         """Probabilities ``(N, 36, 36)`` of challenge patches, each predicted inside its whole well.

@@ -13,7 +13,7 @@ import dataclasses
 import difflib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any
 
 import yaml
 
@@ -163,17 +163,14 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _allowed_types(annotation) -> tuple[type, ...] | None:
-    """Python types accepted for a field annotation (None: anything)."""
-    text = annotation if isinstance(annotation, str) else str(annotation)
+def _allowed_types(annotation: str) -> tuple[type, ...] | None:
+    """Python types accepted for a field annotation (a string here: postponed annotations); None: anything."""
     table = {
         "str": (str,), "int": (int,), "float": (float, int), "bool": (bool,), "dict": (dict,),
         "tuple": (tuple, list), "float | None": (float, int, type(None)), "int | None": (int, type(None)),
         "tuple | None": (tuple, list, type(None)),
     }
-    if get_origin(annotation) is not None:
-        return tuple(a for a in get_args(annotation))
-    return table.get(text)
+    return table.get(annotation)
 
 
 def _check_types(cfg: TrainConfig) -> None:

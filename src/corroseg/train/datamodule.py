@@ -137,6 +137,7 @@ class WindowBatchSampler:
         self.expansion, self.max_corrupted_fraction, self.shuffle = tuple(expansion), max_corrupted_fraction, shuffle
         self.patch_columns = patch_columns
         self.sampler = _EpochClock()
+        self._drawn: tuple | None = None
         self._patches = self._learnable_patches() if mode == "patch" else None
 
     def _learnable_patches(self) -> list[tuple[int, int, int]]:
@@ -209,12 +210,15 @@ class WindowBatchSampler:
                 for k in range(0, len(group), self.batch_size)]
 
     def _all(self) -> list[list[Window]]:
-        rng = np.random.default_rng([self.seed, self.sampler.epoch])
-        batches = self._windows(rng)
+        """This epoch's batches for this rank, drawn once (Lightning asks ``len`` several times)."""
         rank, world = _rank_and_world()
-        if world > 1 and self.mode != "tiles":  # equal batch counts, or DDP waits forever
-            batches = batches[: len(batches) - len(batches) % world][rank::world]
-        return batches
+        key = (self.sampler.epoch, rank, world)
+        if self._drawn is None or self._drawn[0] != key:
+            batches = self._windows(np.random.default_rng([self.seed, self.sampler.epoch]))
+            if world > 1 and self.mode != "tiles":  # equal batch counts, or DDP waits forever
+                batches = batches[: len(batches) - len(batches) % world][rank::world]
+            self._drawn = (key, batches)
+        return self._drawn[1]
 
     def __iter__(self) -> Iterator[list[Window]]:
         # a generator: the epoch is drawn at the first batch, after Lightning's set_epoch

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +47,76 @@ class TorchModel:
         return logits.float().numpy()
 
 
+class WellPredictor:
+    """What every predictor of wells offers: probabilities, masks, and challenge patches.
+
+    Subclasses define :meth:`predict_well` and set ``threshold`` and ``policy``;
+    ``postprocess`` (optional) turns a well's image and probability into its mask
+    instead of the plain threshold (e.g. :class:`corroseg.infer.postprocess.RandomWalker`).
+    """
+
+    threshold: float
+    policy: CorruptionPolicy
+    postprocess: Callable[[np.ndarray, np.ndarray, float], np.ndarray] | None = None
+
+    def predict_well(self, image: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def well_mask(self, probability: np.ndarray) -> np.ndarray:
+        """0/1 mask of a well's probability by the threshold; no-data pixels are never corrosion."""
+        return (np.nan_to_num(probability, nan=0.0) >= self.threshold).astype(np.uint8)
+
+    def segment_well(self, image: np.ndarray, probability: np.ndarray | None = None) -> np.ndarray:
+        """0/1 corrosion mask ``(rows, width)`` of a raw well image (post-processed if set).
+
+        ``probability`` (from :meth:`predict_well`) saves predicting the well again.
+        """
+        if probability is None:
+            probability = self.predict_well(image)
+        if self.postprocess is None:
+            return self.well_mask(probability)
+        filled, _ = self.policy.clean(np.asarray(image, dtype=np.float32))
+        return self.postprocess(filled, probability, self.threshold)
+
+    def predict_patches(self, images: PatchImages, widths: WidthOverride | None = None) -> np.ndarray:
+        """Probabilities ``(N, 36, 36)`` of challenge patches, each predicted inside its whole well.
+
+        Patches are regrouped into wells (width inferred as ``inspect`` does, or
+        from ``widths``), each well is predicted whole and cut back, so a patch sees
+        its neighbours above, below and around.
+        """
+        out = np.zeros(images.images.shape, np.float32)
+        for well in images.well_ids():
+            rows = np.flatnonzero(images.wells == well)
+            patches = images.images[rows]
+            width, _ = resolve_width(well, patches, widths)
+            out[rows] = cut(self.predict_well(assemble(patches, width)))
+        return out
+
+    def patch_masks(self, images: PatchImages, probability: np.ndarray | None = None,
+                    blank_corrupted: bool = True, widths: WidthOverride | None = None) -> np.ndarray:
+        """0/1 masks of challenge patches, in the challenge's convention.
+
+        Each well is segmented whole (:meth:`segment_well`). ``probability`` (from
+        :meth:`predict_patches`) saves predicting again. ``blank_corrupted`` (default)
+        empties every patch holding a corrupted pixel: the challenge's labels are empty
+        on exactly those patches (see docs/training.md).
+        """
+        masks = np.zeros(images.images.shape, np.uint8)
+        for well in images.well_ids():
+            rows = np.flatnonzero(images.wells == well)
+            patches = images.images[rows]
+            width, _ = resolve_width(well, patches, widths)
+            image = assemble(patches, width)
+            known = None if probability is None else assemble(probability[rows], width)
+            masks[rows] = cut(self.segment_well(image, known))
+        if blank_corrupted:
+            masks[corrupted_pixels(images.images).reshape(len(masks), -1).any(axis=1)] = 0
+        return masks
+
+
 @dataclass
-class Predictor:
+class Predictor(WellPredictor):
     """Predicts corrosion probabilities for whole wells and challenge patches.
 
     Attributes
@@ -65,6 +134,8 @@ class Predictor:
     config: TrainConfig
     policy: CorruptionPolicy = CorruptionPolicy()
     batch_size: int = 16
+    threshold: float = 0.5
+    postprocess: Callable[[np.ndarray, np.ndarray, float], np.ndarray] | None = None
 
     @classmethod
     def from_run(cls, run: str | Path, threads: int | None = None, bf16: bool = False,
@@ -100,11 +171,7 @@ class Predictor:
             if config.window != "patch":  # a half-turn roll is exact on the whole circumference only
                 transforms.append("roll")
             predictor = TTAPredictor(predictor, transforms)
-        return cls(predictor, scaler, config)
-
-    @property
-    def threshold(self) -> float:
-        return self.config.threshold
+        return cls(predictor, scaler, config, threshold=config.threshold)
 
     def scaled(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scaled, filled image and validity of a raw well image."""
@@ -126,36 +193,3 @@ class Predictor:
                                    patch_columns=cfg.window == "patch")
         probability[~valid] = np.nan
         return probability
-
-    def well_mask(self, probability: np.ndarray) -> np.ndarray:
-        """0/1 mask of a well's probability; no-data pixels are never corrosion."""
-        return (np.nan_to_num(probability, nan=0.0) >= self.threshold).astype(np.uint8)
-
-    def predict_patches(self, images: PatchImages, widths: WidthOverride | None = None) -> np.ndarray:
-        """Probabilities ``(N, 36, 36)`` of challenge patches, each predicted inside its whole well.
-
-        Patches are regrouped into wells (width inferred as ``inspect`` does, or
-        from ``widths``), each well is predicted whole and cut back, so a patch sees
-        its neighbours above, below and around.
-        """
-        out = np.zeros(images.images.shape, np.float32)
-        for well in images.well_ids():
-            rows = np.flatnonzero(images.wells == well)
-            patches = images.images[rows]
-            width, _ = resolve_width(well, patches, widths)
-            out[rows] = cut(self.predict_well(assemble(patches, width)))
-        return out
-
-    def patch_masks(self, images: PatchImages, probability: np.ndarray | None = None,
-                    blank_corrupted: bool = True, widths: WidthOverride | None = None) -> np.ndarray:
-        """0/1 masks of challenge patches, in the challenge's convention.
-
-        ``blank_corrupted`` (default) empties every patch holding a corrupted pixel:
-        the challenge's labels are empty on exactly those patches (see docs/training.md).
-        """
-        if probability is None:
-            probability = self.predict_patches(images, widths)
-        masks = (np.nan_to_num(probability, nan=0.0) >= self.threshold).astype(np.uint8)
-        if blank_corrupted:
-            masks[corrupted_pixels(images.images).reshape(len(masks), -1).any(axis=1)] = 0
-        return masks

@@ -13,7 +13,7 @@ from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.labelled import is_synthetic
 from corroseg.data.wells import WidthOverride, assemble, resolve_width
 from corroseg.errors import CorrosegInputError
-from corroseg.infer.bundle import Predictor
+from corroseg.infer.bundle import WellPredictor
 from corroseg.models import metrics
 
 
@@ -63,7 +63,7 @@ def score(pred: np.ndarray, truth: np.ndarray, wells: np.ndarray, clean: np.ndar
     return result
 
 
-def evaluate(predictor: Predictor, data: str | Path, split: str = "test",
+def evaluate(predictor: WellPredictor, data: str | Path, split: str = "test",
              widths: WidthOverride | None = None, blank_corrupted: bool = True) -> dict:
     """Predict a labelled split (each patch inside its whole well) and score the labelled patches.
 
@@ -104,7 +104,7 @@ def synthetic_clean_wells(path: Path) -> list[int] | None:
     return clean
 
 
-def false_alarms(predictor: Predictor, path: str | Path, wells: Sequence[int] | None = None,
+def false_alarms(predictor: WellPredictor, path: str | Path, wells: Sequence[int] | None = None,
                  widths: WidthOverride | None = None) -> dict:
     """Share of valid pixels predicted as corrosion on wells known to be free of it.
 
@@ -132,9 +132,10 @@ def false_alarms(predictor: Predictor, path: str | Path, wells: Sequence[int] | 
     for well in wells:
         patches = images.images[images.wells == well]
         width, _ = resolve_width(well, patches, widths)
-        probability = predictor.predict_well(assemble(patches, width))
+        image = assemble(patches, width)
+        probability = predictor.predict_well(image)
         valid = np.isfinite(probability)
-        hits = int((probability[valid] >= predictor.threshold).sum())
+        hits = int(predictor.segment_well(image, probability)[valid].sum())
         per_well[str(well)] = {"valid_pixels": int(valid.sum()), "flagged_pixels": hits,
                                "rate": hits / max(int(valid.sum()), 1)}
         flagged += hits

@@ -23,7 +23,7 @@ from corroseg.atomic import atomic_path
 from corroseg.data.challenge import read_images, write_submission
 from corroseg.data.wells import Well, WidthOverride, assemble, load_well, resolve_width
 from corroseg.errors import CorrosegInputError
-from corroseg.infer.bundle import Predictor
+from corroseg.infer.bundle import WellPredictor
 from corroseg.report.strips import save_figure, well_strip_figure
 
 
@@ -45,14 +45,14 @@ def write_prediction(path: str | Path, probability: np.ndarray, mask: np.ndarray
     return path
 
 
-def predict_one_well(predictor: Predictor, well: Well, out: str | Path, force: bool = False) -> dict:
+def predict_one_well(predictor: WellPredictor, well: Well, out: str | Path, force: bool = False) -> dict:
     """Predict a whole well; write ``out`` (.npz) and the PNG strip beside it. Returns a summary."""
     out = Path(out)
     png = out.with_suffix(".png")
     for path in (out, png):
         _refuse_overwrite(path, force)
     probability = predictor.predict_well(well.image)
-    mask = predictor.well_mask(probability)
+    mask = predictor.segment_well(well.image, probability)
     write_prediction(out, probability, mask, well)
     valid = np.isfinite(probability)
     figure = well_strip_figure(well.image, probability, mask, truth=well.mask, valid=valid,
@@ -81,7 +81,7 @@ def _wells_in(path: Path, widths: WidthOverride | None, split: str = "test") -> 
 
 
 def predict_path(
-    predictor: Predictor,
+    predictor: WellPredictor,
     source: str | Path,
     out: str | Path,
     split: str = "test",

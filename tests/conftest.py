@@ -100,9 +100,10 @@ def synth_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(synth_data, tmp_path_factory) -> Path:
-    """One tiny trained run on ``synth_data`` (default preset, ``TINY``); copy it before changing it."""
+    """One tiny trained run on ``synth_data`` (default preset, ``TINY``, threshold tuned on its
+    validation wells, as ``corroseg train`` does); copy it before changing it."""
+    from corroseg.infer.crossval import train
     from corroseg.train.config import load_config
-    from corroseg.train.fit import fit
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    return fit(synth_data, out, load_config(None, list(TINY)), progress=False)
+    return train(synth_data, out, load_config(None, list(TINY)), progress=False)

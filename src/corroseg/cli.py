@@ -288,10 +288,16 @@ def train(
     devices: Annotated[Optional[int], typer.Option(help="Number of devices (processes for DDP).")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="auto, ddp, ddp_spawn ... (config key strategy).")] = None,
     max_time: Annotated[Optional[float], typer.Option(help="Seconds of training at most (config key max_time).")] = None,
+    folds: Annotated[Optional[int], typer.Option(
+        help="Cross-validation: train K runs on well-grouped folds, keep out-of-fold predictions.")] = None,
 ):
-    """Train a model on labelled wells; write a run folder that evaluate and predict read."""
+    """Train a model on labelled wells; write a run folder that evaluate and predict read.
+
+    The decision threshold is tuned on held-out training wells (the validation wells,
+    or every well's out-of-fold prediction with --folds) and kept in RUN/threshold.json.
+    """
+    from corroseg.infer.crossval import train as train_run
     from corroseg.train.config import load_config
-    from corroseg.train.fit import fit
 
     overrides = list(overrides or [])
     cfg = None
@@ -302,7 +308,11 @@ def train(
         extra = [f"{k}={v}" for k, v in (("accelerator", accelerator), ("devices", devices),
                                           ("strategy", strategy), ("max_time", max_time)) if v is not None]
         overrides += extra
-    run = fit(data, out, cfg, resume=resume, force=force, progress=True, overrides=overrides)
+    run = train_run(data, out, cfg, folds=folds, resume=resume, force=force, progress=True, overrides=overrides,
+                    status=lambda text: console.print(f"[yellow]{text}[/]"))
+    if folds:
+        _print_folds(run)
+        return
     metrics_file = run / "metrics.json"
     if metrics_file.exists():
         metrics = json.loads(metrics_file.read_text())
@@ -313,6 +323,46 @@ def train(
             f"{metrics['epochs']} epochs, stopped by {metrics['stopped_by']}, "
             f"{_fmt(metrics['train_patches_per_s'], '.0f')} patches/s"
         )
+
+
+def _print_folds(run: Path) -> None:
+    summary = json.loads((run / "folds.json").read_text())
+    table = Table(title=f"{run}: out-of-fold figures (threshold 0.5)")
+    for column in ("fold", "held-out wells", "patches", "iou", "iou_nonempty"):
+        table.add_column(column, justify="right")
+    for fold in summary["per_fold"]:
+        table.add_row(str(fold["fold"]), ",".join(map(str, fold["wells"])), str(fold["patches"]),
+                      _fmt(fold["iou"]), _fmt(fold["iou_nonempty"]))
+    console.print(table)
+    tuned = json.loads((run / "threshold.json").read_text())
+    console.print(f"out-of-fold iou {summary['oof_iou_mean']:.4f} +- {summary['oof_iou_std']:.4f} over folds; "
+                  f"threshold tuned on them: {tuned['threshold']:.3f} (iou {tuned['iou']:.4f} vs "
+                  f"{tuned['iou_at_0.5']:.4f} at 0.5)")
+
+
+RunsArgument = Annotated[
+    list[Path],
+    typer.Argument(metavar="RUN", help="Run folder(s) written by `corroseg train`; several runs (or a --folds run) "
+                                       "predict as an ensemble (mean probability).", show_default=False),
+]
+
+ThresholdOption = Annotated[
+    Optional[str],
+    typer.Option("--threshold", help="Decision threshold: a number in (0, 1), or 'tuned' (tuned on held-out "
+                                     "training wells at training time). Default: tuned where the run has it, else the run's config."),
+]
+
+
+def _load_predictor(runs: list[Path], threshold: str | None, tta: bool | None):
+    from corroseg.infer.ensemble import load_predictor
+
+    if threshold not in (None, "tuned"):
+        try:
+            threshold = float(threshold)
+        except ValueError:
+            raise typer.BadParameter(f"{threshold!r}: expected a number in (0, 1) or 'tuned'",
+                                     param_hint="--threshold") from None
+    return load_predictor(runs, threshold=threshold, tta=tta)
 
 
 TTAOption = Annotated[
@@ -364,7 +414,7 @@ def _print_scores(title: str, result: dict) -> None:
 @app.command()
 @user_errors
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="Run folder written by `corroseg train`.")],
+    runs: RunsArgument,
     data: Annotated[Path, typer.Argument(help="Dataset folder with labels for SPLIT.")],
     split: Annotated[str, typer.Option(help="train or test.")] = "test",
     false_alarm: Annotated[Optional[Path], typer.Option(
@@ -374,24 +424,40 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     width: WidthOption = None,
     tta: TTAOption = None,
+    threshold: ThresholdOption = None,
 ):
-    """Challenge metric, iou_nonempty, precision, recall, F1 and a per-well table."""
+    """Challenge metric, iou_nonempty, precision, recall, F1 and a per-well table.
+
+    A cross-validation run is scored as the ensemble of its folds, and each fold alone
+    (mean and spread over folds).
+    """
     _check_split(split)
-    from corroseg.infer.bundle import Predictor
+    from corroseg.infer.crossval import evaluate_folds, is_folds_run
     from corroseg.infer.evaluate import evaluate as score_run
     from corroseg.infer.evaluate import false_alarms
 
-    predictor = Predictor.from_run(run, tta=tta)
+    predictor = _load_predictor(runs, threshold, tta)
     widths = parse_widths(width)
     with err_console.status(f"predicting the {split} wells"):
         result = score_run(predictor, data, split, widths=widths, blank_corrupted=not keep_corrupted)
+    result["runs"] = [str(r) for r in runs]
+    if len(runs) == 1 and is_folds_run(runs[0]):
+        with err_console.status(f"predicting the {split} wells with each fold"):
+            result["folds"] = evaluate_folds(runs[0], data, split, threshold=predictor.threshold, tta=tta,
+                                             widths=widths, blank_corrupted=not keep_corrupted)
     if false_alarm is not None:
         with err_console.status("predicting the false-alarm wells"):
             result["false_alarm"] = false_alarms(predictor, false_alarm, widths=widths)
     if as_json:
         _print_json(result)
         return
-    _print_scores(f"{run} on {data} ({split})", result)
+    title = " + ".join(map(str, runs))
+    _print_scores(f"{title} on {data} ({split}), threshold {predictor.threshold:.3f}", result)
+    if "folds" in result:
+        folds = result["folds"]
+        console.print("each fold alone: " + ", ".join(
+            f"{key} {folds[key]['mean']:.4f} +- {folds[key]['std']:.4f} (min {folds[key]['min']:.4f}, "
+            f"max {folds[key]['max']:.4f})" for key in ("iou", "iou_nonempty")))
     if "false_alarm" in result:
         fa = result["false_alarm"]
         console.print(f"false alarms on {fa['source']} wells {fa['wells']}: {fa['rate']:.3%} of "
@@ -401,7 +467,7 @@ def evaluate(
 @app.command()
 @user_errors
 def predict(
-    run: Annotated[Path, typer.Argument(help="Run folder written by `corroseg train`.")],
+    runs: RunsArgument,
     source: Annotated[Path, typer.Argument(metavar="INPUT", help="Challenge image folder, dataset folder, .zip, well .npz, or folder of wells.")],
     out: Annotated[Path, typer.Option("--out", help="OUT.csv (submission), OUT.npz (one well) or a folder (one .npz + .png per well).")],
     split: Annotated[str, typer.Option(help="Split of a dataset folder to predict: test or train.")] = "test",
@@ -410,13 +476,13 @@ def predict(
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing outputs.")] = False,
     width: WidthOption = None,
     tta: TTAOption = None,
+    threshold: ThresholdOption = None,
 ):
     """Predict a submission CSV for challenge patches, or a mask + PNG strip for whole wells."""
     _check_split(split)
-    from corroseg.infer.bundle import Predictor
     from corroseg.report.predictions import predict_path
 
-    predictor = Predictor.from_run(run, tta=tta)
+    predictor = _load_predictor(runs, threshold, tta)
     with err_console.status("predicting"):
         result = predict_path(predictor, source, out, split=split, blank_corrupted=not keep_corrupted,
                               widths=parse_widths(width), force=force, progress=False)

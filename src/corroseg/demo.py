@@ -13,13 +13,13 @@ from pathlib import Path
 
 from corroseg.data.challenge import FALSE_ALARM_WELLS, read_images
 from corroseg.data.wells import Well, assemble, load_well, resolve_width
-from corroseg.infer.bundle import Predictor
+from corroseg.infer.crossval import train
+from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import evaluate, false_alarms
 from corroseg.report.predictions import predict_one_well
 from corroseg.synth.generator import write_dataset
 from corroseg.train.config import load_config
 from corroseg.atomic import write_json
-from corroseg.train.fit import fit
 
 GROOVED_REAL_WELL = 14
 """A real x_train well with clearly visible diagonal grooves (a public report lists 6, 8, 14, 15)."""
@@ -58,11 +58,11 @@ def run_demo(
 
     t0 = time.perf_counter()
     cfg = load_config("default", [f"max_time={train_seconds}", *overrides])
-    run = fit(synthetic, out / "run", cfg, force=True, progress=True)
+    run = train(synthetic, out / "run", cfg, force=True, progress=True)
     step("train", t0)
     training = json.loads((run / "metrics.json").read_text())
 
-    predictor = Predictor.from_run(run)
+    predictor = load_predictor(run)
     t0 = time.perf_counter()
     scores = evaluate(predictor, synthetic, "test")
     step("evaluate", t0)

@@ -20,11 +20,25 @@ from corroseg.data.challenge import PATCH_SIZE, PatchImages
 from corroseg.data.corruption import CorruptionPolicy, corrupted_pixels
 from corroseg.data.scaling import PatchScaler
 from corroseg.data.wells import WidthOverride, assemble, cut, resolve_width
-from corroseg.errors import CorrosegInputError
+from corroseg.errors import CorrosegInputError, CorrosegUserError
+from corroseg.infer.threshold import THRESHOLD_FILE, read_threshold
 from corroseg.infer.tta import TTAPredictor
 from corroseg.infer.windows import predict_well
 from corroseg.models import create
 from corroseg.train.config import CONFIG, SCALER, WEIGHTS, TrainConfig, read_config
+
+
+def resolve_threshold(run: Path, config: TrainConfig, threshold: float | str | None) -> float:
+    """A run's decision threshold: a number, ``"tuned"`` (its ``threshold.json``), or None: the
+    tuned one where the run has it (tuning helped in every measurement, docs/benchmarks.md), else its config's."""
+    if threshold is None:
+        return read_threshold(run) if (run / THRESHOLD_FILE).is_file() else config.threshold
+    if threshold == "tuned":
+        return read_threshold(run)
+    value = float(threshold)
+    if not 0.0 < value < 1.0:
+        raise CorrosegUserError(f"threshold {value}: must be in (0, 1) or 'tuned'")
+    return value
 
 
 class TorchModel:
@@ -139,10 +153,12 @@ class Predictor(WellPredictor):
 
     @classmethod
     def from_run(cls, run: str | Path, threads: int | None = None, bf16: bool = False,
-                 tta: bool | None = None) -> Predictor:
+                 tta: bool | None = None, threshold: float | str | None = None) -> Predictor:
         """Load a run folder written by ``corroseg train``.
 
         ``tta`` (default: the run's config) wraps the model in test-time augmentation.
+        ``threshold``: a number, ``"tuned"`` (``RUN/threshold.json``, tuned on held-out
+        training wells) or None (tuned where the run has it, else the run's config).
         """
         run = Path(run)
         if not run.is_dir():
@@ -171,7 +187,7 @@ class Predictor(WellPredictor):
             if config.window != "patch":  # a half-turn roll is exact on the whole circumference only
                 transforms.append("roll")
             predictor = TTAPredictor(predictor, transforms)
-        return cls(predictor, scaler, config, threshold=config.threshold)
+        return cls(predictor, scaler, config, threshold=resolve_threshold(run, config, threshold))
 
     def scaled(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scaled, filled image and validity of a raw well image."""

@@ -1,0 +1,243 @@
+"""Training with held-out predictions: one run tuned on its validation wells, or K well-grouped folds.
+
+``train(data, out, cfg)`` trains one run (``train.fit``) and tunes its threshold on
+its validation wells. ``train(..., folds=K)`` trains K runs, each holding out one
+group of wells (no well in two groups), keeps every well's out-of-fold (OOF)
+probabilities, and tunes the threshold on all of them::
+
+    RUN/folds.json           the folds (wells), per-fold OOF figures, the config
+    RUN/config.yaml          the base config (each fold adds its val_wells)
+    RUN/fold_0 ... fold_K-1  complete runs, each a predictor of its own
+    RUN/oof/well_N.npz       out-of-fold probability of every training well
+    RUN/threshold.json       threshold tuned on the OOF predictions
+
+A folds run predicts as the ensemble of its folds (``infer.ensemble.load_predictor``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from corroseg.atomic import atomic_path, write_json
+from corroseg.data.labelled import LabelledWell, default_excluded_wells, load_labelled_wells
+from corroseg.errors import CorrosegInputError, CorrosegUserError
+from corroseg.infer.bundle import Predictor
+from corroseg.infer.evaluate import evaluate, iou_nonempty
+from corroseg.infer.threshold import patch_scoring_arrays, tune_threshold, write_threshold
+from corroseg.models.metrics import challenge_iou
+from corroseg.train.config import (CONFIG, DATA, METRICS, WEIGHTS, TrainConfig, load_config, parse_override,
+                                   read_config, save_config)
+from corroseg.train.fit import RESUMABLE_KEYS, fit
+
+FOLDS_FILE = "folds.json"
+FOLDS_FORMAT = "corroseg-folds/1"
+OOF_DIR = "oof"
+
+Progress = Callable[[str], None] | None
+
+
+def is_folds_run(run: str | Path) -> bool:
+    """True for a cross-validation run folder (it holds ``folds.json``)."""
+    return (Path(run) / FOLDS_FILE).is_file()
+
+
+def fold_dirs(run: str | Path) -> list[Path]:
+    """The fold runs of a cross-validation run, in order; a clear error if one is unfinished."""
+    run = Path(run)
+    try:
+        count = int(json.loads((run / FOLDS_FILE).read_text())["folds"])
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise CorrosegInputError(run / FOLDS_FILE, f"unreadable folds file ({exc})") from None
+    dirs = [run / f"fold_{k}" for k in range(count)]
+    for d in dirs:
+        if not (d / WEIGHTS).is_file():
+            raise CorrosegInputError(d, "unfinished fold: continue it with corroseg train DATA --out RUN --folds K --resume")
+    return dirs
+
+
+def assign_folds(wells: Sequence[int], folds: int, seed: int) -> list[list[int]]:
+    """Split well ids into ``folds`` groups of near-equal size, shuffled by ``seed``."""
+    wells = sorted(set(int(w) for w in wells))
+    if not 2 <= folds <= len(wells):
+        raise CorrosegUserError(f"--folds {folds}: needs 2 to {len(wells)} folds (one well at least in each)")
+    order = np.random.default_rng(seed).permutation(wells)
+    return [sorted(int(w) for w in group) for group in np.array_split(order, folds)]
+
+
+def held_out_wells(data: str | Path, cfg: TrainConfig, wells: Sequence[int]) -> list[LabelledWell]:
+    """The labelled training wells ``wells`` of ``data``, loaded as training loads them."""
+    wanted = set(int(w) for w in wells)
+    return [w for w in load_labelled_wells(data, "train", cfg.labels) if w.well in wanted]
+
+
+def predict_held_out(predictor: Predictor, wells: Sequence[LabelledWell]) -> dict[int, np.ndarray]:
+    """Probability of every pixel of each well, predicted whole."""
+    return {w.well: predictor.predict_well(w.image) for w in wells}
+
+
+def _patches(wells: Sequence[LabelledWell], probabilities: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [patch_scoring_arrays(w, probabilities[w.well]) for w in wells]
+    return np.concatenate([p for p, _ in pairs]), np.concatenate([t for _, t in pairs])
+
+
+def tune_run(run: str | Path, data: str | Path | None = None) -> dict:
+    """Tune a trained run's threshold on its validation wells; write ``RUN/threshold.json``."""
+    run = Path(run)
+    facts = json.loads((run / DATA).read_text())
+    cfg = read_config(run / CONFIG)
+    wells = held_out_wells(data or facts["data"], cfg, facts["val_wells"])
+    probability, truth = _patches(wells, predict_held_out(Predictor.from_run(run), wells))
+    tuned = tune_threshold(probability, truth, "validation", facts["val_wells"])
+    write_threshold(run, tuned)
+    return tuned
+
+
+def train(
+    data: str | Path,
+    out: str | Path,
+    cfg: TrainConfig | None = None,
+    folds: int | None = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    overrides: Sequence[str] = (),
+    status: Progress = None,
+) -> Path:
+    """Train one run (``folds=None``) or a K-fold cross-validation run; tune the threshold on held-out wells.
+
+    ``status`` (optional) receives a line for each step of a cross-validation.
+    """
+    if folds is None:
+        if Path(out).is_dir() and is_folds_run(out):
+            raise CorrosegInputError(out, "is a cross-validation run: pass --folds to continue or replace it")
+        run = fit(data, out, cfg, resume=resume, force=force, progress=progress, overrides=overrides)
+        if (run / WEIGHTS).is_file():  # not on the extra ranks of DDP
+            tune_run(run, data)
+        return run
+    return cross_validate(data, out, cfg, folds, resume=resume, force=force, progress=progress,
+                          overrides=overrides, status=status)
+
+
+def _prepare_folds_dir(out: Path, folds: int, resume: bool, force: bool) -> None:
+    if resume:
+        if not is_folds_run(out):
+            raise CorrosegInputError(out, "nothing to resume: no folds.json here")
+        return
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not force:
+            raise CorrosegInputError(out, "already exists; pass --force to overwrite it or --resume to continue it")
+        if not (is_folds_run(out) or (out / CONFIG).is_file()):
+            raise CorrosegInputError(out, "is not a corroseg run (no folds.json or config.yaml); refusing to delete it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _save_oof(out: Path, probabilities: dict[int, np.ndarray]) -> None:
+    for well, probability in probabilities.items():
+        with atomic_path(out / OOF_DIR / f"well_{well}.npz") as tmp:
+            np.savez_compressed(tmp, probability=probability.astype(np.float16))
+
+
+def read_oof(run: str | Path, well: int) -> np.ndarray:
+    """The out-of-fold probability of one training well of a folds run (float32, NaN on no-data)."""
+    path = Path(run) / OOF_DIR / f"well_{well}.npz"
+    if not path.is_file():
+        raise CorrosegInputError(path, "missing: no out-of-fold prediction for this well")
+    with np.load(path) as z:
+        return z["probability"].astype(np.float32)
+
+
+def _fold_figures(fold: int, wells: Sequence[LabelledWell], probabilities: dict[int, np.ndarray]) -> dict:
+    probability, truth = _patches(wells, probabilities)
+    pred = probability >= 0.5
+    return {"fold": fold, "wells": [w.well for w in wells], "patches": int(len(pred)),
+            "iou": challenge_iou(pred, truth), "iou_nonempty": iou_nonempty(pred, truth)}
+
+
+def cross_validate(
+    data: str | Path,
+    out: str | Path,
+    cfg: TrainConfig | None = None,
+    folds: int = 5,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    overrides: Sequence[str] = (),
+    status: Progress = None,
+) -> Path:
+    """Train ``folds`` runs on well-grouped folds into ``out/fold_k``; keep OOF probabilities; tune the threshold.
+
+    With ``resume``, finished folds are kept, an interrupted one continues from its
+    last checkpoint and the others start; the folds and config are the saved ones.
+    """
+    out = Path(out)
+    say = status or (lambda message: None)
+    _prepare_folds_dir(out, folds, resume, force)
+    if resume:
+        saved = json.loads((out / FOLDS_FILE).read_text())
+        if saved["folds"] != folds:
+            raise CorrosegUserError(f"--folds {folds}: this run was started with --folds {saved['folds']}")
+        frozen = [o for o in overrides if parse_override(o)[0].partition(".")[0] not in RESUMABLE_KEYS]
+        if frozen:
+            raise CorrosegUserError(f"cannot change {', '.join(frozen)} when resuming (only "
+                                    f"{', '.join(RESUMABLE_KEYS)}); start a new run instead")
+        cfg = load_config(out / CONFIG, list(overrides))
+        assignment = saved["assignment"]
+    else:
+        cfg = cfg or TrainConfig()
+        if cfg.val_wells is not None:
+            raise CorrosegUserError("config val_wells cannot be set with --folds (each fold validates on its own wells)")
+        excluded = default_excluded_wells(data) if cfg.exclude_wells == "auto" else tuple(cfg.exclude_wells)
+        wells = [w.well for w in load_labelled_wells(data, "train", cfg.labels) if w.well not in excluded]
+        assignment = assign_folds(wells, folds, cfg.seed)
+        save_config(cfg, out / CONFIG)
+        write_json(out / FOLDS_FILE, {"format": FOLDS_FORMAT, "folds": folds, "data": str(Path(data).resolve()),
+                                      "seed": cfg.seed, "assignment": assignment, "per_fold": []})
+    per_fold = []
+    for k, held_out in enumerate(assignment):
+        fold_dir = out / f"fold_{k}"
+        if (fold_dir / METRICS).is_file() and (fold_dir / WEIGHTS).is_file():
+            say(f"fold {k + 1}/{folds}: already trained")
+        else:
+            say(f"fold {k + 1}/{folds}: training, validating on wells {held_out}")
+            interrupted = (fold_dir / "checkpoints" / "last.ckpt").is_file()
+            fit(data, fold_dir, cfg.replace(val_wells=tuple(held_out)), resume=resume and interrupted,
+                force=True, progress=progress, overrides=overrides if resume and interrupted else ())
+        say(f"fold {k + 1}/{folds}: predicting held-out wells {held_out}")
+        wells = held_out_wells(data, cfg, held_out)
+        probabilities = predict_held_out(Predictor.from_run(fold_dir), wells)
+        _save_oof(out, probabilities)
+        per_fold.append(_fold_figures(k, wells, probabilities))
+    say("tuning the threshold on the out-of-fold predictions")
+    every = held_out_wells(data, cfg, [w for group in assignment for w in group])
+    probability, truth = _patches(every, {w.well: read_oof(out, w.well) for w in every})
+    write_threshold(out, tune_threshold(probability, truth, "out-of-fold", [w.well for w in every]))
+    summary = json.loads((out / FOLDS_FILE).read_text())
+    ious = [f["iou"] for f in per_fold]
+    summary.update(per_fold=per_fold, oof_iou_mean=float(np.mean(ious)), oof_iou_std=float(np.std(ious)))
+    write_json(out / FOLDS_FILE, summary)
+    return out
+
+
+def evaluate_folds(run: str | Path, data: str | Path, split: str = "test", threshold: float | None = None,
+                   tta: bool | None = None, **options) -> dict:
+    """Each fold of a cross-validation run scored alone on ``split``: per-fold figures, mean and spread.
+
+    ``threshold`` (default: each fold's config) applies to every fold; ``options`` go
+    to :func:`corroseg.infer.evaluate.evaluate`.
+    """
+    figures = []
+    for k, fold in enumerate(fold_dirs(run)):
+        result = evaluate(Predictor.from_run(fold, tta=tta, threshold=threshold), data, split, **options)
+        figures.append({"fold": k, "iou": result["iou"], "iou_nonempty": result["iou_nonempty"]})
+    summary: dict = {"per_fold": figures}
+    for key in ("iou", "iou_nonempty"):
+        values = np.array([f[key] for f in figures], dtype=float)
+        summary[key] = {"mean": float(np.nanmean(values)), "std": float(np.nanstd(values)),
+                        "min": float(np.nanmin(values)), "max": float(np.nanmax(values))}
+    return summary

@@ -353,7 +353,19 @@ ThresholdOption = Annotated[
 ]
 
 
-def _load_predictor(runs: list[Path], threshold: str | None, tta: bool | None):
+EngineOption = Annotated[
+    str, typer.Option("--engine", help="What runs the network: torch, or onnx (ONNX Runtime; faster on CPU).")]
+
+
+WalkerOption = Annotated[
+    Optional[bool],
+    typer.Option("--random-walker/--no-random-walker",
+                 help="The paper's random-walker post-processing of uncertain pixels (default: the run's config)."),
+]
+
+
+def _load_predictor(runs: list[Path], threshold: str | None, tta: bool | None, engine: str = "torch",
+                    walker: bool | None = None):
     from corroseg.infer.ensemble import load_predictor
 
     if threshold not in (None, "tuned"):
@@ -362,7 +374,7 @@ def _load_predictor(runs: list[Path], threshold: str | None, tta: bool | None):
         except ValueError:
             raise typer.BadParameter(f"{threshold!r}: expected a number in (0, 1) or 'tuned'",
                                      param_hint="--threshold") from None
-    return load_predictor(runs, threshold=threshold, tta=tta)
+    return load_predictor(runs, threshold=threshold, tta=tta, engine=engine, postprocess=walker)
 
 
 TTAOption = Annotated[
@@ -425,6 +437,8 @@ def evaluate(
     width: WidthOption = None,
     tta: TTAOption = None,
     threshold: ThresholdOption = None,
+    engine: EngineOption = "torch",
+    walker: WalkerOption = None,
 ):
     """Challenge metric, iou_nonempty, precision, recall, F1 and a per-well table.
 
@@ -436,7 +450,7 @@ def evaluate(
     from corroseg.infer.evaluate import evaluate as score_run
     from corroseg.infer.evaluate import false_alarms
 
-    predictor = _load_predictor(runs, threshold, tta)
+    predictor = _load_predictor(runs, threshold, tta, engine, walker)
     widths = parse_widths(width)
     with err_console.status(f"predicting the {split} wells"):
         result = score_run(predictor, data, split, widths=widths, blank_corrupted=not keep_corrupted)
@@ -477,12 +491,14 @@ def predict(
     width: WidthOption = None,
     tta: TTAOption = None,
     threshold: ThresholdOption = None,
+    engine: EngineOption = "torch",
+    walker: WalkerOption = None,
 ):
     """Predict a submission CSV for challenge patches, or a mask + PNG strip for whole wells."""
     _check_split(split)
     from corroseg.report.predictions import predict_path
 
-    predictor = _load_predictor(runs, threshold, tta)
+    predictor = _load_predictor(runs, threshold, tta, engine, walker)
     with err_console.status("predicting"):
         result = predict_path(predictor, source, out, split=split, blank_corrupted=not keep_corrupted,
                               widths=parse_widths(width), force=force, progress=False)
@@ -493,6 +509,43 @@ def predict(
     for well in [result] if result["kind"] == "well" else result["wells"]:
         console.print(f"{well['well']}: {well['rows']} x {well['width']}, {well['corroded_fraction']:.2%} of valid "
                       f"pixels corroded -> {well['npz']}, {well['png']}")
+
+
+@app.command()
+@user_errors
+def export(
+    run: Annotated[Path, typer.Argument(help="Run folder written by `corroseg train`.")],
+    fmt: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+    out: Annotated[Optional[Path], typer.Option("--out", help="File to write (default: RUN/model.onnx).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
+):
+    """Export a trained model for other runtimes, checked against torch before it is written."""
+    from corroseg.infer.onnx import TOLERANCE, export_run
+
+    if fmt != "onnx":
+        raise CorrosegUserError(f"--format {fmt!r} is not supported; choose onnx")
+    path = export_run(run, out, force=force)
+    console.print(f"wrote {path} (logits within {TOLERANCE:g} of torch); predict with --engine onnx")
+
+
+@app.command()
+@user_errors
+def report(
+    run: Annotated[Path, typer.Argument(help="Run folder written by `corroseg train` (or a cross-validation run).")],
+    data: Annotated[Optional[Path], typer.Option(
+        help="Labelled dataset to score (default: the dataset the run was trained on).")] = None,
+    real: Annotated[Optional[Path], typer.Option(
+        help="Real challenge data: false alarms on wells 9 and 10, real wells pictured.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write (default RUN/report.html).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing report.")] = False,
+):
+    """One self-contained HTML report: config, learning curves, per-well scores, wells, calibration, real wells."""
+    from corroseg.report.html import write_report
+
+    with err_console.status("writing the report") as status:
+        path = write_report(run, out=out, data=data, real=real, force=force,
+                            progress=lambda message: status.update(message))
+    console.print(f"report: {path}")
 
 
 @app.command()
@@ -528,6 +581,7 @@ def demo(
                       "flagged as corrosion (false alarms)")
     for picture in summary["pictures"]:
         console.print(f"picture: {picture}")
+    console.print(f"report: [bold]{summary['report']}[/] (one HTML file; open it in a browser)")
     timings = ", ".join(f"{k} {v:.0f} s" for k, v in summary["timings_s"].items())
     console.print(f"time: {timings}; figures in {Path(out) / 'summary.json'}")
 

@@ -1,4 +1,4 @@
-"""The demo: synthesise wells, train the default model, evaluate, measure false alarms, predict wells.
+"""The demo: synthesise wells, train the default model, evaluate, measure false alarms, predict wells, report.
 
 Every step is an ordinary corroseg function; the demo only chains them, times them
 and says where everything went.
@@ -16,6 +16,7 @@ from corroseg.data.wells import Well, assemble, load_well, resolve_width
 from corroseg.infer.crossval import train
 from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import evaluate, false_alarms
+from corroseg.report.html import write_report
 from corroseg.report.predictions import predict_one_well
 from corroseg.synth.generator import write_dataset
 from corroseg.train.config import load_config
@@ -93,6 +94,11 @@ def run_demo(
     else:
         say(f"{real} has no x_train/: skipping the real wells")
     step("predict", t0)
+    t0 = time.perf_counter()
+    has_real = real is not None and (real / "x_train").is_dir()
+    say("writing the HTML report")
+    summary["report"] = str(write_report(run, data=synthetic, real=real if has_real else None, predictor=predictor))
+    step("report", t0)
     timings["total"] = round(time.perf_counter() - started, 1)
     summary["timings_s"] = timings
     write_json(out / "summary.json", summary)

@@ -41,6 +41,31 @@ def resolve_threshold(run: Path, config: TrainConfig, threshold: float | str | N
     return value
 
 
+ENGINES = ("torch", "onnx")
+
+
+def load_run_model(run: str | Path) -> tuple[torch.nn.Module, TrainConfig]:
+    """The torch model (eval mode, weights loaded) and configuration of a run folder."""
+    run = Path(run)
+    if not run.is_dir():
+        raise CorrosegInputError(run, "no such run folder")
+    for name in (CONFIG, WEIGHTS):
+        if not (run / name).is_file():
+            raise CorrosegInputError(run / name, "missing: not a finished corroseg run (train it, or --resume it)")
+    config = read_config(run / CONFIG)
+    try:
+        weights = load_file(str(run / WEIGHTS))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CorrosegInputError(run / WEIGHTS, f"unreadable weights file ({exc})") from None
+    model = create(config.model, **{k: v for k, v in config.model_options.items() if k != "pretrained"})
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        problem = str(exc).splitlines()[0]
+        raise CorrosegInputError(run / WEIGHTS, f"weights do not fit model {config.model} ({problem})") from None
+    return model.eval(), config
+
+
 class TorchModel:
     """A torch module as a predictor callable: ``(N, 1, H, W) float32 -> logits`` (numpy)."""
 
@@ -153,35 +178,32 @@ class Predictor(WellPredictor):
 
     @classmethod
     def from_run(cls, run: str | Path, threads: int | None = None, bf16: bool = False,
-                 tta: bool | None = None, threshold: float | str | None = None) -> Predictor:
+                 tta: bool | None = None, threshold: float | str | None = None, engine: str = "torch") -> Predictor:
         """Load a run folder written by ``corroseg train``.
 
         ``tta`` (default: the run's config) wraps the model in test-time augmentation.
         ``threshold``: a number, ``"tuned"`` (``RUN/threshold.json``, tuned on held-out
         training wells) or None (tuned where the run has it, else the run's config).
+        ``engine``: ``torch`` (eager) or ``onnx`` (ONNX Runtime: ``RUN/model.onnx`` from
+        ``corroseg export``, or an in-memory export checked against torch).
         """
+        if engine not in ENGINES:
+            raise CorrosegUserError(f"engine {engine!r}: choose from {', '.join(ENGINES)}")
+        if engine == "onnx" and bf16:
+            raise CorrosegUserError("bf16 is a torch option; the onnx engine runs fp32")
         run = Path(run)
-        if not run.is_dir():
-            raise CorrosegInputError(run, "no such run folder")
-        for name in (CONFIG, SCALER, WEIGHTS):
-            if not (run / name).is_file():
-                raise CorrosegInputError(run / name, "missing: not a finished corroseg run (train it, or --resume it)")
-        config = read_config(run / CONFIG)
+        if not (run / SCALER).is_file() and run.is_dir():
+            raise CorrosegInputError(run / SCALER, "missing: not a finished corroseg run (train it, or --resume it)")
+        model, config = load_run_model(run)
         scaler = PatchScaler.load(run / SCALER)
-        try:
-            weights = load_file(str(run / WEIGHTS))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise CorrosegInputError(run / WEIGHTS, f"unreadable weights file ({exc})") from None
-        options = {k: v for k, v in config.model_options.items() if k != "pretrained"}
-        model = create(config.model, **options)
-        try:
-            model.load_state_dict(weights)
-        except RuntimeError as exc:
-            problem = str(exc).splitlines()[0]
-            raise CorrosegInputError(run / WEIGHTS, f"weights do not fit model {config.model} ({problem})") from None
         if threads:
             torch.set_num_threads(threads)
-        predictor = TorchModel(model, bf16=bf16)
+        if engine == "onnx":
+            from corroseg.infer.onnx import onnx_model_for_run  # ONNX Runtime loads only when asked for
+
+            predictor = onnx_model_for_run(run, model, threads)
+        else:
+            predictor = TorchModel(model, bf16=bf16)
         if config.tta if tta is None else tta:
             transforms = ["identity", "flip_depth", "flip_azimuth"]
             if config.window != "patch":  # a half-turn roll is exact on the whole circumference only

@@ -17,7 +17,6 @@ A folds run predicts as the ensemble of its folds (``infer.ensemble.load_predict
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from corroseg.infer.threshold import patch_scoring_arrays, tune_threshold, write
 from corroseg.models.metrics import challenge_iou
 from corroseg.train.config import (CONFIG, DATA, METRICS, WEIGHTS, TrainConfig, load_config, parse_override,
                                    read_config, save_config)
-from corroseg.train.fit import RESUMABLE_KEYS, fit
+from corroseg.train.fit import RESUMABLE_KEYS, fit, prepare_run_dir
 
 FOLDS_FILE = "folds.json"
 FOLDS_FORMAT = "corroseg-folds/1"
@@ -123,18 +122,12 @@ def train(
                           overrides=overrides, status=status)
 
 
-def _prepare_folds_dir(out: Path, folds: int, resume: bool, force: bool) -> None:
-    if resume:
-        if not is_folds_run(out):
-            raise CorrosegInputError(out, "nothing to resume: no folds.json here")
-        return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not force:
-            raise CorrosegInputError(out, "already exists; pass --force to overwrite it or --resume to continue it")
-        if not (is_folds_run(out) or (out / CONFIG).is_file()):
-            raise CorrosegInputError(out, "is not a corroseg run (no folds.json or config.yaml); refusing to delete it")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+def _prepare_folds_dir(out: Path, resume: bool, force: bool) -> None:
+    """As for one run (its top-level config.yaml marks it as a run), but resume needs folds.json."""
+    if resume and not is_folds_run(out):
+        raise CorrosegInputError(out, "nothing to resume: no folds.json here")
+    if not resume:
+        prepare_run_dir(out, resume=False, force=force)
 
 
 def _save_oof(out: Path, probabilities: dict[int, np.ndarray]) -> None:
@@ -177,7 +170,7 @@ def cross_validate(
     """
     out = Path(out)
     say = status or (lambda message: None)
-    _prepare_folds_dir(out, folds, resume, force)
+    _prepare_folds_dir(out, resume, force)
     if resume:
         saved = json.loads((out / FOLDS_FILE).read_text())
         if saved["folds"] != folds:

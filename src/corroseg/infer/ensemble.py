@@ -18,8 +18,9 @@ from corroseg.data.corruption import CorruptionPolicy
 from corroseg.errors import CorrosegUserError
 from corroseg.infer.bundle import Predictor, WellPredictor
 from corroseg.infer.crossval import fold_dirs, is_folds_run
+from corroseg.infer.postprocess import RandomWalker
 from corroseg.infer.threshold import THRESHOLD_FILE, read_threshold
-from corroseg.train.config import CONFIG, read_config
+from corroseg.train.config import CONFIG, TrainConfig, read_config
 
 
 class Ensemble(WellPredictor):
@@ -51,6 +52,13 @@ class Ensemble(WellPredictor):
         return (total / len(self.members)).astype(np.float32)
 
 
+def configured_postprocess(config: TrainConfig, enabled: bool | None = None):
+    """The random walker of a config (``walker_*`` keys) if ``enabled`` (None: the config's ``postprocess``)."""
+    if enabled is None:
+        enabled = config.postprocess == "random_walker"
+    return RandomWalker(config.walker_low, config.walker_high, config.walker_beta) if enabled else None
+
+
 def member_runs(runs: Sequence[str | Path]) -> list[Path]:
     """Every single run behind ``runs``: a cross-validation run stands for its folds."""
     out: list[Path] = []
@@ -76,8 +84,9 @@ def ensemble_threshold(runs: Sequence[str | Path], threshold: float | str | None
 
 
 def load_predictor(runs: str | Path | Sequence[str | Path], threshold: float | str | None = None,
-                   tta: bool | None = None, threads: int | None = None, bf16: bool = False,
-                   postprocess: Callable[[np.ndarray, np.ndarray, float], np.ndarray] | None = None) -> WellPredictor:
+                   tta: bool | None = None, threads: int | None = None, bf16: bool = False, engine: str = "torch",
+                   postprocess: Callable[[np.ndarray, np.ndarray, float], np.ndarray] | bool | None = None
+                   ) -> WellPredictor:
     """The predictor of one run, a cross-validation run (its folds) or several runs (mean probability).
 
     Parameters
@@ -87,14 +96,23 @@ def load_predictor(runs: str | Path | Sequence[str | Path], threshold: float | s
         See :func:`ensemble_threshold`.
     tta : bool, optional
         Test-time augmentation for every member (default: each run's config).
-    postprocess : callable, optional
-        Turns a well's image and probability into its mask instead of the threshold.
+    engine : {"torch", "onnx"}
+        What runs the networks (see :meth:`Predictor.from_run`).
+    postprocess : callable or bool, optional
+        Turns a well's image and probability into its mask instead of the threshold;
+        True: the random walker with the first run's ``walker_*`` settings; False: the
+        threshold; None: as the first run's config says (``postprocess``).
     """
     runs = [runs] if isinstance(runs, str | Path) else list(runs)
     members = member_runs(runs)
     if len(members) == 1 and len(runs) == 1 and not is_folds_run(runs[0]):
-        predictor = Predictor.from_run(members[0], threads=threads, bf16=bf16, tta=tta, threshold=threshold)
-        predictor.postprocess = postprocess
-        return predictor
-    loaded = [Predictor.from_run(m, threads=threads, bf16=bf16, tta=tta) for m in members]
-    return Ensemble(loaded, ensemble_threshold(runs, threshold), postprocess)
+        predictor = Predictor.from_run(members[0], threads=threads, bf16=bf16, tta=tta, threshold=threshold,
+                                       engine=engine)
+        loaded = [predictor]
+    else:
+        loaded = [Predictor.from_run(m, threads=threads, bf16=bf16, tta=tta, engine=engine) for m in members]
+        predictor = Ensemble(loaded, ensemble_threshold(runs, threshold))
+    if postprocess is None or isinstance(postprocess, bool):
+        postprocess = configured_postprocess(loaded[0].config, postprocess)
+    predictor.postprocess = postprocess
+    return predictor

@@ -62,6 +62,8 @@ class WellNet(nn.Module):
     """
 
     accepts_taller_inputs = True
+    row_multiple = 8
+    """Heights are padded to a multiple of this inside (an ONNX export pads in front instead)."""
 
     def __init__(self, channels: tuple[int, ...] = (8, 16, 32, 64), dropout: float = 0.0):
         super().__init__()
@@ -82,7 +84,7 @@ class WellNet(nn.Module):
         rows, width = x.shape[-2:]
         if width % 4:
             raise ValueError(f"wellnet needs a width divisible by 4, got {width}")
-        pad = (-rows) % 8
+        pad = (-rows) % self.row_multiple
         if pad:
             x = F.pad(x, (0, 0, 0, pad), mode="replicate")
         skips = []

@@ -64,7 +64,10 @@ class TrainConfig:
     Prediction
         ``threshold`` on the probability, ``predict_rows`` and ``predict_overlap``:
         the sliding windows along depth; ``tta``: average the probabilities over flips
-        along depth and azimuth and a half-turn azimuth roll (4x the inference cost).
+        along depth and azimuth and a half-turn azimuth roll (4x the inference cost);
+        ``postprocess``: ``threshold``, or ``random_walker`` (the paper's: pixels with
+        probability >= ``walker_high`` seed corrosion, <= ``walker_low`` background, the
+        rest labelled by a random walk on the image with edge penalty ``walker_beta``).
     """
 
     preset: str = "default"
@@ -106,6 +109,10 @@ class TrainConfig:
     predict_rows: int = 576
     predict_overlap: int = 72
     tta: bool = False
+    postprocess: str = "threshold"
+    walker_low: float = 0.1
+    walker_high: float = 0.9
+    walker_beta: float = 130.0
 
     def __post_init__(self):
         _check_types(self)
@@ -122,6 +129,7 @@ class TrainConfig:
             "scaler": ("global", "per_pixel", "per_patch"),
             "labels": ("auto", "wells", "patches"),
             "precision": ("32", "bf16-mixed", "16-mixed"),
+            "postprocess": ("threshold", "random_walker"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -141,6 +149,9 @@ class TrainConfig:
             raise CorrosegUserError("config predict_overlap must be in [0, predict_rows)")
         if not 0.0 < self.threshold < 1.0:
             raise CorrosegUserError(f"config threshold={self.threshold}: must be in (0, 1)")
+        if not 0.0 < self.walker_low < self.walker_high < 1.0 or self.walker_beta <= 0:
+            raise CorrosegUserError(f"config walker_low={self.walker_low}, walker_high={self.walker_high}, "
+                                    f"walker_beta={self.walker_beta}: need 0 < low < high < 1 and beta > 0")
         if not 0.0 < self.val_fraction < 1.0:
             raise CorrosegUserError(f"config val_fraction={self.val_fraction}: must be in (0, 1)")
         if not 0.0 <= self.max_corrupted_fraction <= 1.0:

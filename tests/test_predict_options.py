@@ -1,0 +1,84 @@
+"""Prediction options from the command line and the config: random walker, ONNX engine, export, report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from conftest import one_line_error
+from corroseg.cli import app
+from corroseg.infer.ensemble import load_predictor
+from corroseg.infer.evaluate import evaluate
+from corroseg.infer.postprocess import RandomWalker
+
+runner = CliRunner()
+
+
+def _evaluate(*args: str) -> dict:
+    result = runner.invoke(app, ["evaluate", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+@pytest.fixture(scope="module")
+def scores(tiny_run, synth_data) -> dict:
+    """The plain threshold figures of the tiny run (tuned threshold, torch)."""
+    return _evaluate(str(tiny_run), str(synth_data))
+
+
+def test_random_walker_flag_uses_the_walker(tiny_run, synth_data, scores):
+    walked = _evaluate(str(tiny_run), str(synth_data), "--random-walker")
+    predictor = load_predictor(tiny_run)
+    predictor.postprocess = RandomWalker()
+    direct = evaluate(predictor, synth_data, "test")
+    assert walked["iou"] == pytest.approx(direct["iou"])
+    assert load_predictor(tiny_run).postprocess is None  # off unless the config or the flag asks
+    assert isinstance(load_predictor(tiny_run, postprocess=True).postprocess, RandomWalker)
+
+
+def test_config_can_make_the_walker_the_default(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config.update(postprocess="random_walker", walker_beta=30.0)
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    walker = load_predictor(run).postprocess
+    assert walker == RandomWalker(0.1, 0.9, 30.0)
+    assert load_predictor(run, postprocess=False).postprocess is None
+
+
+def test_onnx_engine_scores_as_torch(tiny_run, synth_data, scores):
+    onnx = _evaluate(str(tiny_run), str(synth_data), "--engine", "onnx")
+    assert onnx["iou"] == pytest.approx(scores["iou"], abs=1e-3)
+    assert onnx["precision"] == pytest.approx(scores["precision"], abs=1e-3)
+    one_line_error(runner.invoke(app, ["evaluate", str(tiny_run), str(synth_data), "--engine", "tensorrt"]),
+                   "tensorrt", "torch, onnx")
+
+
+def test_export_writes_a_model_the_engine_uses(tiny_run, synth_data, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    result = runner.invoke(app, ["export", str(run), "--format", "onnx"])
+    assert result.exit_code == 0, result.output
+    assert (run / "model.onnx").is_file()
+    one_line_error(runner.invoke(app, ["export", str(run)]), "model.onnx", "--force")
+    one_line_error(runner.invoke(app, ["export", str(run), "--format", "tflite"]), "tflite")
+    image = np.load(next((synth_data / "wells").glob("test_well_*.npz")))["image"]
+    torch_p = load_predictor(run).predict_well(image)
+    onnx_p = load_predictor(run, engine="onnx").predict_well(image)
+    np.testing.assert_allclose(onnx_p, torch_p, atol=1e-4, equal_nan=True)
+
+
+def test_report_command_writes_one_html_file(tiny_run, synth_data, tmp_path):
+    out = tmp_path / "report.html"
+    result = runner.invoke(app, ["report", str(tiny_run), "--data", str(synth_data), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "data:image/png;base64," in text
+    one_line_error(runner.invoke(app, ["report", str(tiny_run), "--data", str(synth_data), "--out", str(out)]),
+                   "report.html")

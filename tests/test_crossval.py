@@ -113,7 +113,8 @@ def test_training_tunes_the_threshold_on_validation_wells(tiny_run):
     facts = json.loads((tiny_run / "data.json").read_text())
     assert tuned["source"] == "validation" and tuned["wells"] == sorted(facts["val_wells"])
     assert tuned["iou"] == max(tuned["curve"].values()) and tuned["iou"] >= tuned["iou_at_0.5"]
-    assert Predictor.from_run(tiny_run).threshold == tuned["threshold"]  # the default
+    assert Predictor.from_run(tiny_run).threshold == 0.5  # the config's: tuning is opt-in
+    assert Predictor.from_run(tiny_run, threshold="tuned").threshold == tuned["threshold"]
     assert Predictor.from_run(tiny_run, threshold=0.3).threshold == 0.3
     assert read_threshold(tiny_run) == tuned["threshold"]
 
@@ -132,7 +133,8 @@ def test_a_run_without_tuned_threshold_uses_its_config(tiny_run, tmp_path):
 def test_folds_run_predicts_as_the_mean_of_its_folds(folds_run, synth_data):
     ensemble = load_predictor(folds_run)
     assert isinstance(ensemble, Ensemble) and len(ensemble.members) == 2
-    assert ensemble.threshold == read_threshold(folds_run)
+    assert ensemble.threshold == 0.5
+    assert load_predictor(folds_run, threshold="tuned").threshold == read_threshold(folds_run)
     image = load_labelled_wells(synth_data, "test")[0].image
     members = [Predictor.from_run(d).predict_well(image) for d in fold_dirs(folds_run)]
     np.testing.assert_allclose(ensemble.predict_well(image), np.mean(members, axis=0), atol=1e-6)

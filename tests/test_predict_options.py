@@ -14,6 +14,7 @@ from conftest import one_line_error
 from corroseg.cli import app
 from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import evaluate
+from corroseg.infer.onnx import OnnxModel
 from corroseg.infer.postprocess import RandomWalker
 
 runner = CliRunner()
@@ -27,29 +28,32 @@ def _evaluate(*args: str) -> dict:
 
 @pytest.fixture(scope="module")
 def scores(tiny_run, synth_data) -> dict:
-    """The plain threshold figures of the tiny run (tuned threshold, torch)."""
+    """The default figures of the tiny run (threshold 0.5, random walker, torch)."""
     return _evaluate(str(tiny_run), str(synth_data))
 
 
-def test_random_walker_flag_uses_the_walker(tiny_run, synth_data, scores):
-    walked = _evaluate(str(tiny_run), str(synth_data), "--random-walker")
+def test_random_walker_is_the_default_and_the_flag_turns_it_off(tiny_run, synth_data, scores):
     predictor = load_predictor(tiny_run)
-    predictor.postprocess = RandomWalker()
+    assert predictor.postprocess == RandomWalker()  # the default config's
     direct = evaluate(predictor, synth_data, "test")
-    assert walked["iou"] == pytest.approx(direct["iou"])
-    assert load_predictor(tiny_run).postprocess is None  # off unless the config or the flag asks
-    assert isinstance(load_predictor(tiny_run, postprocess=True).postprocess, RandomWalker)
+    assert scores["iou"] == pytest.approx(direct["iou"])
+    plain = _evaluate(str(tiny_run), str(synth_data), "--no-random-walker")
+    predictor.postprocess = None
+    assert plain["iou"] == pytest.approx(evaluate(predictor, synth_data, "test")["iou"])
+    assert load_predictor(tiny_run, postprocess=False).postprocess is None
 
 
-def test_config_can_make_the_walker_the_default(tiny_run, tmp_path):
+def test_config_sets_the_walker(tiny_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     config = yaml.safe_load((run / "config.yaml").read_text())
-    config.update(postprocess="random_walker", walker_beta=30.0)
+    config.update(walker_beta=30.0)
     (run / "config.yaml").write_text(yaml.safe_dump(config))
-    walker = load_predictor(run).postprocess
-    assert walker == RandomWalker(0.1, 0.9, 30.0)
-    assert load_predictor(run, postprocess=False).postprocess is None
+    assert load_predictor(run).postprocess == RandomWalker(0.1, 0.9, 30.0)
+    config.update(postprocess="threshold")
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    assert load_predictor(run).postprocess is None
+    assert load_predictor(run, postprocess=True).postprocess == RandomWalker(0.1, 0.9, 30.0)
 
 
 def test_onnx_engine_scores_as_torch(tiny_run, synth_data, scores):
@@ -69,9 +73,11 @@ def test_export_writes_a_model_the_engine_uses(tiny_run, synth_data, tmp_path):
     one_line_error(runner.invoke(app, ["export", str(run)]), "model.onnx", "--force")
     one_line_error(runner.invoke(app, ["export", str(run), "--format", "tflite"]), "tflite")
     image = np.load(next((synth_data / "wells").glob("test_well_*.npz")))["image"]
-    torch_p = load_predictor(run).predict_well(image)
-    onnx_p = load_predictor(run, engine="onnx").predict_well(image)
-    np.testing.assert_allclose(onnx_p, torch_p, atol=1e-4, equal_nan=True)
+    torch_p = load_predictor(run, engine="torch").predict_well(image)
+    auto = load_predictor(run)  # auto: the run's fresh model.onnx
+    assert isinstance(auto.model, OnnxModel)
+    np.testing.assert_allclose(auto.predict_well(image), torch_p, atol=1e-4, equal_nan=True)
+    assert not isinstance(load_predictor(tiny_run).model, OnnxModel)  # no model.onnx: torch
 
 
 def test_report_command_writes_one_html_file(tiny_run, synth_data, tmp_path):

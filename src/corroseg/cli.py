@@ -349,12 +349,13 @@ RunsArgument = Annotated[
 ThresholdOption = Annotated[
     Optional[str],
     typer.Option("--threshold", help="Decision threshold: a number in (0, 1), or 'tuned' (tuned on held-out "
-                                     "training wells at training time). Default: tuned where the run has it, else the run's config."),
+                                     "training wells at training time). Default: the run's config."),
 ]
 
 
 EngineOption = Annotated[
-    str, typer.Option("--engine", help="What runs the network: torch, or onnx (ONNX Runtime; faster on CPU).")]
+    str, typer.Option("--engine", help="What runs the network: torch, onnx (ONNX Runtime: same masks, faster on "
+                                       "CPU), or auto: onnx where the run has a model.onnx from `corroseg export`.")]
 
 
 WalkerOption = Annotated[
@@ -364,7 +365,7 @@ WalkerOption = Annotated[
 ]
 
 
-def _load_predictor(runs: list[Path], threshold: str | None, tta: bool | None, engine: str = "torch",
+def _load_predictor(runs: list[Path], threshold: str | None, tta: bool | None, engine: str = "auto",
                     walker: bool | None = None):
     from corroseg.infer.ensemble import load_predictor
 
@@ -437,7 +438,7 @@ def evaluate(
     width: WidthOption = None,
     tta: TTAOption = None,
     threshold: ThresholdOption = None,
-    engine: EngineOption = "torch",
+    engine: EngineOption = "auto",
     walker: WalkerOption = None,
 ):
     """Challenge metric, iou_nonempty, precision, recall, F1 and a per-well table.
@@ -491,7 +492,7 @@ def predict(
     width: WidthOption = None,
     tta: TTAOption = None,
     threshold: ThresholdOption = None,
-    engine: EngineOption = "torch",
+    engine: EngineOption = "auto",
     walker: WalkerOption = None,
 ):
     """Predict a submission CSV for challenge patches, or a mask + PNG strip for whole wells."""

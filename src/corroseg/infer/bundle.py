@@ -21,7 +21,7 @@ from corroseg.data.corruption import CorruptionPolicy, corrupted_pixels
 from corroseg.data.scaling import PatchScaler
 from corroseg.data.wells import WidthOverride, assemble, cut, resolve_width
 from corroseg.errors import CorrosegInputError, CorrosegUserError
-from corroseg.infer.threshold import THRESHOLD_FILE, read_threshold
+from corroseg.infer.threshold import read_threshold
 from corroseg.infer.tta import TTAPredictor
 from corroseg.infer.windows import predict_well
 from corroseg.models import create
@@ -29,10 +29,13 @@ from corroseg.train.config import CONFIG, SCALER, WEIGHTS, TrainConfig, read_con
 
 
 def resolve_threshold(run: Path, config: TrainConfig, threshold: float | str | None) -> float:
-    """A run's decision threshold: a number, ``"tuned"`` (its ``threshold.json``), or None: the
-    tuned one where the run has it (tuning helped in every measurement, docs/benchmarks.md), else its config's."""
+    """A run's decision threshold: a number, ``"tuned"`` (its ``threshold.json``) or None (its config's).
+
+    The tuned one is not the default: tuned on a run's three validation wells it helped one
+    seed and hurt another (docs/benchmarks.md, prediction options).
+    """
     if threshold is None:
-        return read_threshold(run) if (run / THRESHOLD_FILE).is_file() else config.threshold
+        return config.threshold
     if threshold == "tuned":
         return read_threshold(run)
     value = float(threshold)
@@ -42,6 +45,14 @@ def resolve_threshold(run: Path, config: TrainConfig, threshold: float | str | N
 
 
 ENGINES = ("torch", "onnx")
+ONNX_FILE = "model.onnx"
+"""Where ``corroseg export`` writes a run's ONNX model."""
+
+
+def has_fresh_onnx(run: str | Path) -> bool:
+    """True when ``RUN/model.onnx`` exists and is not older than the weights."""
+    onnx, weights = Path(run) / ONNX_FILE, Path(run) / WEIGHTS
+    return onnx.is_file() and (not weights.exists() or onnx.stat().st_mtime >= weights.stat().st_mtime)
 
 
 def load_run_model(run: str | Path) -> tuple[torch.nn.Module, TrainConfig]:
@@ -178,17 +189,20 @@ class Predictor(WellPredictor):
 
     @classmethod
     def from_run(cls, run: str | Path, threads: int | None = None, bf16: bool = False,
-                 tta: bool | None = None, threshold: float | str | None = None, engine: str = "torch") -> Predictor:
+                 tta: bool | None = None, threshold: float | str | None = None, engine: str = "auto") -> Predictor:
         """Load a run folder written by ``corroseg train``.
 
         ``tta`` (default: the run's config) wraps the model in test-time augmentation.
         ``threshold``: a number, ``"tuned"`` (``RUN/threshold.json``, tuned on held-out
-        training wells) or None (tuned where the run has it, else the run's config).
-        ``engine``: ``torch`` (eager) or ``onnx`` (ONNX Runtime: ``RUN/model.onnx`` from
-        ``corroseg export``, or an in-memory export checked against torch).
+        training wells) or None (the run's config).
+        ``engine``: ``torch`` (eager), ``onnx`` (ONNX Runtime: ``RUN/model.onnx`` from
+        ``corroseg export``, or an in-memory export checked against torch), or ``auto``:
+        onnx where the run has an up-to-date ``model.onnx``, else torch.
         """
+        if engine == "auto":
+            engine = "onnx" if has_fresh_onnx(run) and not bf16 else "torch"
         if engine not in ENGINES:
-            raise CorrosegUserError(f"engine {engine!r}: choose from {', '.join(ENGINES)}")
+            raise CorrosegUserError(f"engine {engine!r}: choose from auto, {', '.join(ENGINES)}")
         if engine == "onnx" and bf16:
             raise CorrosegUserError("bf16 is a torch option; the onnx engine runs fp32")
         run = Path(run)

@@ -197,8 +197,9 @@ def cross_validate(
         if (fold_dir / METRICS).is_file() and (fold_dir / WEIGHTS).is_file():
             say(f"fold {k + 1}/{folds}: already trained")
         else:
-            say(f"fold {k + 1}/{folds}: training, validating on wells {held_out}")
             interrupted = (fold_dir / "checkpoints" / "last.ckpt").is_file()
+            doing = "resuming from its last checkpoint" if resume and interrupted else "training"
+            say(f"fold {k + 1}/{folds}: {doing}, validating on wells {held_out}")
             fit(data, fold_dir, cfg.replace(val_wells=tuple(held_out)), resume=resume and interrupted,
                 force=True, progress=progress, overrides=overrides if resume and interrupted else ())
         say(f"fold {k + 1}/{folds}: predicting held-out wells {held_out}")

@@ -19,7 +19,7 @@ from corroseg.errors import CorrosegUserError
 from corroseg.infer.bundle import Predictor, WellPredictor
 from corroseg.infer.crossval import fold_dirs, is_folds_run
 from corroseg.infer.postprocess import RandomWalker
-from corroseg.infer.threshold import THRESHOLD_FILE, read_threshold
+from corroseg.infer.threshold import read_threshold
 from corroseg.train.config import CONFIG, TrainConfig, read_config
 
 
@@ -69,11 +69,8 @@ def member_runs(runs: Sequence[str | Path]) -> list[Path]:
 
 def ensemble_threshold(runs: Sequence[str | Path], threshold: float | str | None) -> float:
     """The threshold of an ensemble: a number; ``"tuned"``: the mean of each run's tuned one
-    (a folds run's is tuned on its out-of-fold predictions); None: tuned where every run has
-    one, else the first run's config."""
+    (a folds run's is tuned on its out-of-fold predictions); None: the first run's config."""
     if threshold is None:
-        if all((Path(run) / THRESHOLD_FILE).is_file() for run in runs):
-            return ensemble_threshold(runs, "tuned")
         return read_config(member_runs(runs[:1])[0] / CONFIG).threshold
     if threshold == "tuned":
         return float(np.mean([read_threshold(run) for run in runs]))
@@ -84,7 +81,7 @@ def ensemble_threshold(runs: Sequence[str | Path], threshold: float | str | None
 
 
 def load_predictor(runs: str | Path | Sequence[str | Path], threshold: float | str | None = None,
-                   tta: bool | None = None, threads: int | None = None, bf16: bool = False, engine: str = "torch",
+                   tta: bool | None = None, threads: int | None = None, bf16: bool = False, engine: str = "auto",
                    postprocess: Callable[[np.ndarray, np.ndarray, float], np.ndarray] | bool | None = None
                    ) -> WellPredictor:
     """The predictor of one run, a cross-validation run (its folds) or several runs (mean probability).
@@ -96,7 +93,7 @@ def load_predictor(runs: str | Path | Sequence[str | Path], threshold: float | s
         See :func:`ensemble_threshold`.
     tta : bool, optional
         Test-time augmentation for every member (default: each run's config).
-    engine : {"torch", "onnx"}
+    engine : {"auto", "torch", "onnx"}
         What runs the networks (see :meth:`Predictor.from_run`).
     postprocess : callable or bool, optional
         Turns a well's image and probability into its mask instead of the threshold;

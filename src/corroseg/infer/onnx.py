@@ -27,11 +27,8 @@ from torch import nn
 from corroseg.atomic import atomic_path
 from corroseg.data.challenge import PATCH_SIZE
 from corroseg.errors import CorrosegInputError
-from corroseg.infer.bundle import load_run_model
-from corroseg.train.config import WEIGHTS, TrainConfig
-
-ONNX_FILE = "model.onnx"
-"""Where :func:`export_run` writes by default, inside the run folder."""
+from corroseg.infer.bundle import ONNX_FILE, has_fresh_onnx, load_run_model
+from corroseg.train.config import TrainConfig
 
 OPSET = 17
 TOLERANCE = 1e-4
@@ -217,7 +214,6 @@ def onnx_model_for_run(run: str | Path, model: nn.Module, threads: int | None = 
     and checked against torch; nothing is written into the run folder.
     """
     run = Path(run)
-    path, weights = run / ONNX_FILE, run / WEIGHTS
-    if path.is_file() and (not weights.exists() or path.stat().st_mtime >= weights.stat().st_mtime):
-        return OnnxModel(path, threads)
+    if has_fresh_onnx(run):
+        return OnnxModel(run / ONNX_FILE, threads)
     return _verified(model, export_bytes(model), IN_MEMORY, check_shapes(model), threads)

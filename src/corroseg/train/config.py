@@ -65,9 +65,10 @@ class TrainConfig:
         ``threshold`` on the probability, ``predict_rows`` and ``predict_overlap``:
         the sliding windows along depth; ``tta``: average the probabilities over flips
         along depth and azimuth and a half-turn azimuth roll (4x the inference cost);
-        ``postprocess``: ``threshold``, or ``random_walker`` (the paper's: pixels with
+        ``postprocess``: ``random_walker`` (the paper's, our default: pixels with
         probability >= ``walker_high`` seed corrosion, <= ``walker_low`` background, the
-        rest labelled by a random walk on the image with edge penalty ``walker_beta``).
+        rest labelled by a random walk on the image with edge penalty ``walker_beta``), or
+        ``threshold`` alone.
     """
 
     preset: str = "default"
@@ -109,7 +110,7 @@ class TrainConfig:
     predict_rows: int = 576
     predict_overlap: int = 72
     tta: bool = False
-    postprocess: str = "threshold"
+    postprocess: str = "random_walker"
     walker_low: float = 0.1
     walker_high: float = 0.9
     walker_beta: float = 130.0

@@ -17,6 +17,7 @@ A folds run predicts as the ensemble of its folds (``infer.ensemble.load_predict
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -115,7 +116,8 @@ def train(
         if Path(out).is_dir() and is_folds_run(out):
             raise CorrosegInputError(out, "is a cross-validation run: pass --folds to continue or replace it")
         run = fit(data, out, cfg, resume=resume, force=force, progress=progress, overrides=overrides)
-        if (run / WEIGHTS).is_file():  # not on the extra ranks of DDP
+        extra_rank = int(os.environ.get("LOCAL_RANK", 0)) + int(os.environ.get("NODE_RANK", 0)) > 0
+        if not extra_rank and (run / WEIGHTS).is_file():  # DDP's other ranks leave it to the first
             tune_run(run, data)
         return run
     return cross_validate(data, out, cfg, folds, resume=resume, force=force, progress=progress,

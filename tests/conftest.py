@@ -86,8 +86,9 @@ TINY = (
     "window_rows=72",
     "predict_rows=144",
     "predict_overlap=36",
+    "tta=false",
 )
-"""Overrides that keep a training run to a few seconds on two CPU cores."""
+"""Overrides that keep a training run (and its predictions: no TTA) to a few seconds on two CPU cores."""
 
 
 @pytest.fixture(scope="session")

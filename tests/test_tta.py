@@ -43,8 +43,14 @@ def test_unknown_transform_is_rejected():
         TTAPredictor(lambda x: x, ["mirror"])
 
 
+def test_tta_is_on_by_default():
+    from corroseg.train.config import TrainConfig, load_config
+
+    assert TrainConfig().tta and load_config("default").tta and load_config("paper").tta
+
+
 def test_from_run_wraps_the_model_and_predicts_the_same_shape(tiny_run):
-    plain = Predictor.from_run(tiny_run)
+    plain = Predictor.from_run(tiny_run)  # TINY turns it off
     tta = Predictor.from_run(tiny_run, tta=True)
     assert isinstance(tta.model, TTAPredictor) and not isinstance(plain.model, TTAPredictor)
     assert "roll" in tta.model.transforms  # whole-circumference windows: the roll is exact

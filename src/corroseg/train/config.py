@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,8 @@ class TrainConfig:
         everything from the start).
     Prediction
         ``threshold`` on the probability, ``predict_rows`` and ``predict_overlap``:
-        the sliding windows along depth; ``tta``: average the probabilities over flips
-        along depth and azimuth and a half-turn azimuth roll (4x the inference cost);
+        the sliding windows along depth; ``tta`` (on by default): average the probabilities
+        over flips along depth and azimuth and a half-turn azimuth roll (4x the inference cost);
         ``postprocess``: ``random_walker`` (the paper's, our default: pixels with
         probability >= ``walker_high`` seed corrosion, <= ``walker_low`` background, the
         rest labelled by a random walk on the image with edge penalty ``walker_beta``), or
@@ -109,7 +110,7 @@ class TrainConfig:
     threshold: float = 0.5
     predict_rows: int = 576
     predict_overlap: int = 72
-    tta: bool = False
+    tta: bool = True
     postprocess: str = "random_walker"
     walker_low: float = 0.1
     walker_high: float = 0.9
@@ -162,6 +163,7 @@ class TrainConfig:
         for name in ("patience", "unfreeze_every", "num_workers"):
             if getattr(self, name) < 0:
                 raise CorrosegUserError(f"config {name} must be >= 0")
+        _check_numbers(self)
 
     def to_dict(self) -> dict:
         """Plain YAML-friendly dict (tuples as lists)."""
@@ -195,6 +197,24 @@ def _check_types(cfg: TrainConfig) -> None:
             raise CorrosegUserError(f"config {f.name}={value!r}: expected {f.type}")
         if not isinstance(value, allowed):
             raise CorrosegUserError(f"config {f.name}={value!r}: expected {f.type}, got {type(value).__name__}")
+
+
+SEED_RANGE = (0, 2**32 - 1)
+"""Seeds numpy (and so Lightning's ``seed_everything``) accepts."""
+
+
+def _check_numbers(cfg: TrainConfig) -> None:
+    """Numbers the checks of ``__post_init__`` let through but training would choke on."""
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise CorrosegUserError(f"config {f.name}={value}: must be a finite number")
+    if not SEED_RANGE[0] <= cfg.seed <= SEED_RANGE[1]:
+        raise CorrosegUserError(f"config seed={cfg.seed}: must be in [0, 2**32 - 1]")
+    for name in ("threads", "windows_per_epoch", "max_time"):
+        value = getattr(cfg, name)
+        if value is not None and value <= 0:
+            raise CorrosegUserError(f"config {name}={value}: must be > 0 (or null: not set)")
 
 
 PRESETS: dict[str, dict] = {
@@ -290,13 +310,20 @@ def read_yaml(path: str | Path) -> dict:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise CorrosegInputError(path, "no such file") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise CorrosegInputError(path, f"not a readable YAML file ({str(exc).splitlines()[0]})") from None
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:  # bad tags raise ValueError, too
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise CorrosegInputError(path, f"not a readable YAML file ({reason})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise CorrosegInputError(path, "a config file must be a mapping of key: value")
-    data.pop("format", None)
+    bad = [k for k in data if not isinstance(k, str)]
+    if bad:
+        raise CorrosegInputError(path, f"config key {bad[0]!r} is not a name")
+    written = data.pop("format", FORMAT)
+    if written != FORMAT:
+        raise CorrosegInputError(path, f"format {written!r}: written by another version of corroseg "
+                                       f"(this one reads {FORMAT})")
     return data
 
 
@@ -325,7 +352,7 @@ def load_config(base: str | Path | None = None, overrides: list[str] | tuple = (
             raise CorrosegUserError(f"unknown preset {str(base)!r}; choose from {', '.join(PRESETS)} or give a .yaml file")
         data = read_yaml(path)
         start = data.get("preset", "default")
-        values.update(PRESETS[start] if start in PRESETS else {})
+        values.update(PRESETS.get(start, {}) if isinstance(start, str) else {})
         try:
             for key, value in sorted(data.items(), key=lambda kv: kv[0] != "model"):
                 if key in ("model_options", "loss_options"):
@@ -358,6 +385,8 @@ def save_config(cfg: TrainConfig, path: str | Path) -> Path:
 def read_config(path: str | Path) -> TrainConfig:
     """Read a configuration saved by :func:`save_config` (e.g. ``RUN/config.yaml``)."""
     data = read_yaml(path)
+    if not data:
+        raise CorrosegInputError(path, "empty: not a corroseg run config")
     unknown = [k for k in data if k not in known_keys()]
     if unknown:
         raise CorrosegInputError(path, f"unknown config key {unknown[0]!r} (written by another version?)")

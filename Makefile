@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/corroseg demo --out demo_out
+	$(BIN)/corroseg demo --out demo_out --force
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

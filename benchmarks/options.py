@@ -79,7 +79,7 @@ def score_variants(predictor, cases: Cases, variants: dict[str, tuple[float, obj
 
 def variants_for(runs: list[Path]) -> dict[str, tuple[float, object]]:
     tuned = ensemble_threshold(runs, "tuned")
-    return {"threshold 0.5": (0.5, None), f"tuned threshold": (tuned, None),
+    return {"threshold 0.5": (0.5, None), "tuned threshold": (tuned, None),
             "random walker (0.5)": (0.5, RandomWalker()), "random walker (tuned)": (tuned, RandomWalker())}
 
 

@@ -30,7 +30,7 @@ from corroseg.data.corruption import CorruptionPolicy, corrupted_pixels
 from corroseg.data.wells import assemble, resolve_width
 from corroseg.infer.bundle import Predictor, WellPredictor
 from corroseg.infer.evaluate import evaluate, false_alarms, score
-from corroseg.infer.postprocess import RandomWalker, random_walker_mask
+from corroseg.infer.postprocess import RandomWalker
 
 
 class CachedPredictor(WellPredictor):

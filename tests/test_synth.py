@@ -153,7 +153,7 @@ def test_synth_cli_refuses_to_overwrite(tmp_path):
     assert result.exit_code == 0, result.output
     assert len(read_labels(out / "y_train.csv")) > 0
     again = runner.invoke(app, ["synth", str(out), "--preset", "tiny"])
-    assert again.exit_code == 2 and "--overwrite" in again.output
+    assert again.exit_code == 2 and "--force" in again.output
     bad = runner.invoke(app, ["synth", str(tmp_path / "e"), "--preset", "huge"])
     assert bad.exit_code == 2 and "unknown preset" in bad.output
     assert not (tmp_path / "e").exists()

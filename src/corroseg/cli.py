@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -11,19 +12,71 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.errors import MarkupError
+from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from corroseg.data.challenge import FALSE_ALARM_WELLS
 from corroseg.errors import CorrosegInputError, CorrosegUserError
 
+try:  # typer vendors click since 0.2x; older versions use click itself
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import UsageError
+
+class SafeConsole(Console):
+    """A console that prints text whose markup does not parse (a path holding '[/]') as plain text."""
+
+    def render_str(self, text, **options):
+        try:
+            return super().render_str(text, **options)
+        except MarkupError:
+            return super().render_str(text, **{**options, "markup": False})
+
+
+console = SafeConsole()
+err_console = SafeConsole(stderr=True)
+
+
+def print_error(text: str) -> None:
+    """``error: TEXT`` on stderr as one line: no markup, no line breaks, never wrapped."""
+    err_console.print(f"[red]error:[/] {escape(' '.join(str(text).splitlines()))}", highlight=False,
+                      soft_wrap=True, emoji=False)
+
+
+@contextlib.contextmanager
+def _one_line_usage_errors():
+    """A bad option value or a missing argument prints one line too (exit code 2), not a usage box."""
+    try:
+        yield
+    except UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command: its help is the answer
+            raise
+        hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        print_error(exc.format_message() + hint)
+        raise typer.Exit(exc.exit_code) from None
+
+
+class OneLineErrors(TyperGroup):
+    """The command group: usage errors as one line, like every other error a user can cause."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        with _one_line_usage_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx):
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     help="Find corrosion in ultrasonic wall-thickness images of well casings.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 
 def user_errors(command):
@@ -34,17 +87,21 @@ def user_errors(command):
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.showwarning = lambda message, *a, **k: err_console.print(
-                f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True
+                f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True, emoji=False
             )
             try:
                 return command(*args, **kwargs)
             except CorrosegUserError as exc:
-                err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                print_error(str(exc))
                 raise typer.Exit(2) from None
             except OSError as exc:  # permissions, full disk, a file where a folder should be
                 where = exc.filename or "corroseg"
-                err_console.print(f"[red]error:[/] {where}: {exc.strerror or exc}", highlight=False, soft_wrap=True)
+                print_error(f"{where}: {exc.strerror or exc}")
                 raise typer.Exit(2) from None
+            except KeyboardInterrupt as exc:  # outputs are atomic: nothing half-written is left
+                hint = f": {exc}" if str(exc) else ""
+                err_console.print(f"[red]interrupted[/]{escape(hint)}", highlight=False, soft_wrap=True, emoji=False)
+                raise typer.Exit(130) from None
 
     return wrapper
 
@@ -60,9 +117,9 @@ def parse_widths(values: list[str] | None) -> dict[int | None, int] | None:
             key = int(well) if well else None
             widths[key] = int(width)
         except ValueError:
-            raise typer.BadParameter(f"{value!r}: expected WIDTH or WELL=WIDTH") from None
+            raise typer.BadParameter(f"{value!r}: expected WIDTH or WELL=WIDTH", param_hint="--width") from None
         if widths[key] not in (36, 72):
-            raise typer.BadParameter(f"{value!r}: width must be 36 or 72")
+            raise typer.BadParameter(f"{value!r}: width must be 36 or 72", param_hint="--width")
     return widths
 
 
@@ -87,7 +144,7 @@ def inspect(
         print(json.dumps(summary, indent=2))
         return
     for message in summary.get("warnings", []):
-        err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
     if summary.get("kind") == "well":
         _print_well(summary)
         return
@@ -150,11 +207,12 @@ def wells(
     out: Annotated[Path, typer.Option("--out", help="Folder for the well .npz files.")],
     split: Annotated[str, typer.Option(help="train or test.")] = "train",
     width: WidthOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing well files.")] = False,
 ):
     """Rebuild whole wells (image and mask where labelled) from challenge patches."""
     from corroseg.data.export import export_wells
 
-    written = export_wells(data, out, split=split, widths=parse_widths(width), progress=True)
+    written = export_wells(data, out, split=split, widths=parse_widths(width), progress=True, force=force)
     console.print(f"wrote {len(written)} wells to {out}")
 
 
@@ -188,7 +246,8 @@ def synth(
     wells: Annotated[Optional[int], typer.Option(help="Train wells (default: the preset's).")] = None,
     test_wells: Annotated[Optional[int], typer.Option(help="Test wells (default: the preset's).")] = None,
     preset: Annotated[str, typer.Option(help="default (challenge-sized), small or tiny.")] = "default",
-    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option("--force", "--overwrite",
+                                            help="Replace OUT if it exists (a corroseg synthetic dataset only).")] = False,
 ):
     """Write a synthetic dataset in the challenge format, with exact masks and whole wells."""
     from corroseg.synth.generator import write_dataset
@@ -220,6 +279,7 @@ def realism(
     real_wells: Annotated[Optional[str], typer.Option(help="Only these real wells, e.g. 1,2,3.")] = None,
     synthetic_wells: Annotated[Optional[str], typer.Option(help="Only these wells of SYNTHETIC.")] = None,
     protocol: Annotated[str, typer.Option(help="patches, wells or both (see docs/realism.md).")] = "both",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing plots.")] = False,
 ):
     """Compare a synthetic dataset with real images: statistics and two-sample tests."""
     from corroseg.synth.realism import PROTOCOLS, load_sample
@@ -228,6 +288,10 @@ def realism(
     protocols = PROTOCOLS if protocol == "both" else (protocol,)
     if any(p not in PROTOCOLS for p in protocols):
         raise typer.BadParameter(f"{protocol!r}: expected patches, wells or both")
+    if plots is not None:
+        from corroseg.atomic import refuse_existing
+
+        refuse_existing([plots / "statistics.png", plots / "wells.png"], force)
     excluded = _well_list(exclude_real) or []
     chosen_real = _well_list(real_wells)
     chosen_synthetic = _well_list(synthetic_wells)
@@ -500,9 +564,10 @@ def predict(
     from corroseg.report.predictions import predict_path
 
     predictor = _load_predictor(runs, threshold, tta, engine, walker)
-    with err_console.status("predicting"):
+    folder = not out.suffix  # many wells: a progress bar over wells instead of a spinner
+    with contextlib.nullcontext() if folder else err_console.status("predicting"):
         result = predict_path(predictor, source, out, split=split, blank_corrupted=not keep_corrupted,
-                              widths=parse_widths(width), force=force, progress=False)
+                              widths=parse_widths(width), force=force, progress=folder)
     if result["kind"] == "submission":
         console.print(f"wrote {result['csv']}: {result['patches']} patches, "
                       f"{result['patches_with_corrosion']} with corrosion")
@@ -557,19 +622,22 @@ def demo(
     preset: Annotated[str, typer.Option(help="Synthetic preset: default (the real demo), small or tiny (a quick look).")] = "default",
     train_seconds: Annotated[float, typer.Option(help="Training budget in seconds.")] = 420.0,
     overrides: OverridesArgument = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the outputs of an earlier demo in OUT.")] = False,
 ):
     """Synthesise wells, train the default model, evaluate it, measure false alarms on real wells 9 and 10,
     predict a grooved real well and a synthetic one, and say where everything is."""
-    from corroseg.demo import run_demo
+    from corroseg.demo import check_out, run_demo
 
+    check_out(out, force)  # before the banner: a refusal is one line
     console.rule("corroseg demo: synthetic wells -> train -> evaluate -> predict")
     summary = run_demo(out, real, say=lambda text: console.print(f"[yellow]{text}[/]"), preset=preset,
-                       train_seconds=train_seconds, overrides=tuple(overrides or ()))
+                       train_seconds=train_seconds, overrides=tuple(overrides or ()), force=force)
     console.rule("summary")
     test = summary["synthetic_test"]
     training = summary["training"]
     console.print(f"trained {training['epochs']} epochs in {training['train_seconds']:.0f} s "
                   f"({_fmt(training['train_patches_per_s'], '.0f')} patches/s); run folder: {summary['run']}")
+    console.print(f"masks: {summary['prediction']}")
     console.print(f"held-out synthetic test wells ({test['patches']} patches): challenge metric "
                   f"[bold]{_fmt(test['iou'])}[/], iou_nonempty [bold]{_fmt(test['iou_nonempty'])}[/], "
                   f"precision {test['precision']:.3f}, recall {test['recall']:.3f}")

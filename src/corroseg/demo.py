@@ -16,11 +16,12 @@ from corroseg.data.wells import Well, assemble, load_well, resolve_width
 from corroseg.infer.crossval import train
 from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import evaluate, false_alarms
-from corroseg.report.html import write_report
+from corroseg.report.html import describe_predictor, write_report
 from corroseg.report.predictions import predict_one_well
 from corroseg.synth.generator import write_dataset
 from corroseg.train.config import load_config
 from corroseg.atomic import write_json
+from corroseg.errors import CorrosegInputError
 
 GROOVED_REAL_WELL = 14
 """A real x_train well with clearly visible diagonal grooves (a public report lists 6, 8, 14, 15)."""
@@ -36,6 +37,13 @@ def pictured_test_well(synthetic: Path) -> tuple[str, Well]:
     return min(corroded, key=lambda item: item[1].image.shape[0])
 
 
+def check_out(out: str | Path, force: bool) -> None:
+    """Refuse an existing, non-empty ``out`` unless ``force``."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise CorrosegInputError(out, "already exists; pass --force to replace the demo's outputs in it")
+
+
 def run_demo(
     out: str | Path,
     real: str | Path | None,
@@ -44,9 +52,16 @@ def run_demo(
     train_seconds: float = TRAIN_SECONDS,
     overrides: tuple[str, ...] = (),
     seed: int = 0,
+    force: bool = False,
 ) -> dict:
-    """Run the whole demo into ``out``; return (and write ``out/summary.json``) its figures."""
+    """Run the whole demo into ``out``; return (and write ``out/summary.json``) its figures.
+
+    An existing, non-empty ``out`` is refused unless ``force``; then the demo's own
+    outputs in it are replaced (a folder there that is not a corroseg dataset or run is
+    never deleted).
+    """
     out = Path(out)
+    check_out(out, force)
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -69,6 +84,7 @@ def run_demo(
     step("evaluate", t0)
     summary: dict = {
         "run": str(run),
+        "prediction": f"threshold {predictor.threshold:g}, {describe_predictor(predictor)}",
         "training": training,
         "synthetic_test": {k: scores[k] for k in ("iou", "iou_nonempty", "global_iou", "precision", "recall", "f1",
                                                   "false_alarm_rate", "patches", "clean_patches")},

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from corroseg.atomic import atomic_path
-from corroseg.data.names import format_name, parse_name, sort_key
+from corroseg.data.names import format_name, name_problem, parse_name, sort_key
 from corroseg.errors import CorrosegInputError
 
 PATCH_SIZE = 36
@@ -154,7 +154,9 @@ def find_image_source(path: str | Path, split: str = "train") -> Path:
 
 
 def _npy_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix == ".npy" and not p.name.startswith("."))
+    # sorted by name, not by Path: comparing 100,000 Paths takes seconds
+    return sorted((p for p in folder.iterdir() if p.suffix == ".npy" and not p.name.startswith(".")),
+                  key=lambda p: p.name)
 
 
 def _iter_npy(source: Path) -> Iterator[tuple[str, str, bytes | Path]]:
@@ -195,7 +197,8 @@ def _load_patch(display: str, content: bytes | Path) -> np.ndarray:
         )
     if array.dtype.kind != "f":
         raise CorrosegInputError(display, f"dtype {array.dtype}, expected float32")
-    return array.astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):  # beyond float32's range is inf: a corrupted pixel either way
+        return array.astype(np.float32, copy=False)
 
 
 def read_images(path: str | Path, split: str = "train") -> PatchImages:
@@ -209,22 +212,25 @@ def read_images(path: str | Path, split: str = "train") -> PatchImages:
         Which split to look for in a dataset directory.
     """
     source = find_image_source(path, split)
-    loaded: dict[str, np.ndarray] = {}
+    found: dict[str, tuple[str, bytes | Path]] = {}
     for display, file_name, content in _iter_npy(source):
         name = file_name[:-4]
         if parse_name(name) is None:
-            raise CorrosegInputError(display, "file name is not well_{w}_patch_{p}.npy")
-        if name in loaded:
+            raise CorrosegInputError(display, f"file name {name_problem(file_name)}")
+        if name in found:
             raise CorrosegInputError(display, f"duplicate patch name {name}")
-        loaded[name] = _load_patch(display, content)
-    if not loaded:
+        found[name] = (display, content)
+    if not found:
         raise CorrosegInputError(source, "no well_{w}_patch_{p}.npy files")
-    names = sorted(loaded, key=sort_key)
+    names = sorted(found, key=sort_key)
     parsed = [parse_name(n) for n in names]
     wells = np.array([p.well for p in parsed], dtype=np.int64)
     patches = np.array([p.patch for p in parsed], dtype=np.int64)
     _check_contiguous(source, wells, patches)
-    images = np.stack([loaded[n] for n in names])
+    # loaded in order straight into one array: 100,000 patches are never held twice
+    images = np.empty((len(names), PATCH_SIZE, PATCH_SIZE), np.float32)
+    for i, name in enumerate(names):
+        images[i] = _load_patch(*found.pop(name))
     return PatchImages(names, wells, patches, images, source)
 
 
@@ -260,43 +266,15 @@ def find_label_file(path: str | Path, split: str = "train") -> Path | None:
 def read_labels(path: str | Path) -> Labels:
     """Read and validate a label (or submission) CSV.
 
-    Rows are looked up by name, never by order. The legacy 10290-row release is
-    detected and fixed with a :class:`LegacyLabelsWarning`.
+    Rows are looked up by name, never by order; a row name ending in ``.npy`` is read
+    as the patch name without it. Columns must be ``0..1295`` in order. The legacy
+    10290-row release is detected and fixed with a :class:`LegacyLabelsWarning`.
     """
     path = Path(path)
-    try:
-        frame = pd.read_csv(path, index_col=0, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise CorrosegInputError(path, "no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        reason = str(exc).strip().splitlines()[0]
-        raise CorrosegInputError(path, f"not a readable CSV ({reason})") from None
-    if frame.shape[1] != PATCH_PIXELS:
-        raise CorrosegInputError(
-            path, f"{frame.shape[1]} mask columns, expected {PATCH_PIXELS} (36x36 row-major)"
-        )
-    names = [str(n) for n in frame.index]
-    bad = next((n for n in names if parse_name(n) is None), None)
-    if bad is not None:
-        raise CorrosegInputError(path, f"row name {bad!r} is not well_{{w}}_patch_{{p}}")
-    duplicated = frame.index[frame.index.duplicated()]
-    if len(duplicated):
-        raise CorrosegInputError(path, f"duplicate row name {duplicated[0]}")
-    values = frame.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-    if np.isnan(values).any():
-        row, col = np.argwhere(np.isnan(values))[0]
-        cell = frame.iat[row, col]
-        raise CorrosegInputError(
-            path, f"non-numeric value {cell!r} in row {names[row]}, column {frame.columns[col]}"
-        )
-    binary = (values == 0) | (values == 1)
-    if not binary.all():
-        row, col = np.argwhere(~binary)[0]
-        raise CorrosegInputError(
-            path,
-            f"non-binary value {values[row, col]:g} in row {names[row]}, "
-            f"column {frame.columns[col]} (masks are 0/1)",
-        )
+    frame = _read_label_frame(path)
+    _check_label_columns(path, frame)
+    names = _label_names(path, frame)
+    values = _label_values(path, frame, names)
     masks = values.astype(np.uint8).reshape(-1, PATCH_SIZE, PATCH_SIZE)
     by_name = dict(zip(names, masks))
     legacy = is_legacy_release(names)
@@ -315,6 +293,77 @@ def read_labels(path: str | Path) -> Labels:
         else np.zeros((0, PATCH_SIZE, PATCH_SIZE), np.uint8)
     )
     return Labels(ordered, stacked, path, legacy_fixed=legacy)
+
+
+def _read_label_frame(path: Path) -> pd.DataFrame:
+    """The CSV as strings, index = first column; any parse failure names the file."""
+    try:
+        return pd.read_csv(path, index_col=0, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise CorrosegInputError(path, "no such file") from None
+    except ValueError as exc:  # pandas' parser, empty-data and decoding errors all are ValueErrors
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CorrosegInputError(path, f"not a readable CSV ({reason})") from None
+
+
+def _check_label_columns(path: Path, frame: pd.DataFrame) -> None:
+    """The header must be the patch-name column then ``0..1295``, in order."""
+    columns = [str(c).strip() for c in frame.columns]
+    if len(columns) == PATCH_PIXELS + 1 and len(frame) and parse_name(str(frame.iat[0, 0])) is not None:
+        raise CorrosegInputError(path, "the patch names are in the second column: drop the extra index column "
+                                       "before them (pandas writes one unless index=False)")
+    if len(columns) != PATCH_PIXELS:
+        hint = " (not comma-separated?)" if len(columns) < 2 else ""
+        raise CorrosegInputError(
+            path, f"{len(columns)} mask columns, expected {PATCH_PIXELS} (36x36 row-major){hint}"
+        )
+    if parse_name(str(frame.index.name or "")) is not None:
+        raise CorrosegInputError(path, "no header row: the first line must be ',0,1,...,1295'")
+    expected = [str(k) for k in range(PATCH_PIXELS)]
+    if columns != expected:
+        k = next(k for k, (a, b) in enumerate(zip(columns, expected)) if a != b)
+        raise CorrosegInputError(
+            path, f"mask column {k} is named {columns[k]!r}: columns must be 0..1295 in order (row-major 36x36)"
+        )
+
+
+def _label_names(path: Path, frame: pd.DataFrame) -> list[str]:
+    """Canonical patch names of the rows (a ``.npy`` suffix dropped); bad or duplicate names name the file."""
+    raw = [str(n) for n in frame.index]
+    bad = next((n for n in raw if parse_name(n) is None), None)
+    if bad is not None:
+        raise CorrosegInputError(path, f"row name {name_problem(bad)}")
+    names = [str(parse_name(n)) for n in raw]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise CorrosegInputError(path, f"duplicate row name {name}")
+        seen.add(name)
+    return names
+
+
+def _label_values(path: Path, frame: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """The cells as a float array ``(N, 1296)`` of 0/1; the first bad cell is named."""
+    cells = frame.to_numpy().ravel()
+    try:  # numpy parses every cell at once; with a bad cell, pandas marks it NaN to be named below
+        values = cells.astype(np.float64)
+    except (ValueError, TypeError):
+        values = pd.to_numeric(pd.Series(cells), errors="coerce").to_numpy(dtype=np.float64)
+    values = values.reshape(frame.shape)
+    if np.isnan(values).any():
+        row, col = np.argwhere(np.isnan(values))[0]
+        cell = frame.iat[row, col]
+        hint = " (an empty cell: a short row or a truncated file?)" if cell == "" else ""
+        raise CorrosegInputError(path, f"non-numeric value {cell!r} in row {names[row]}, column {frame.columns[col]}{hint}")
+    binary = (values == 0) | (values == 1)
+    if not binary.all():
+        row, col = np.argwhere(~binary)[0]
+        raise CorrosegInputError(
+            path,
+            f"non-binary value {values[row, col]:g} in row {names[row]}, "
+            f"column {frame.columns[col]} (masks are 0/1)",
+        )
+    return values
 
 
 LEGACY_WELL1_OFFSET = 450
@@ -347,10 +396,17 @@ def fix_legacy_release(masks: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]
 
 
 def pair(images: PatchImages, labels: Labels) -> tuple[PatchImages, np.ndarray, Pairing]:
-    """Keep the images that have a mask; report orphans on both sides."""
+    """Keep the images that have a mask; report orphans on both sides.
+
+    A label file that names none of the images is refused: it belongs to other data.
+    """
     by_name = labels.as_dict()
     image_names = set(images.names)
     has_mask = np.array([n in by_name for n in images.names], dtype=bool)
+    if not has_mask.any():
+        problem = (f"none of its {len(labels)} rows (e.g. {labels.names[0]}) is a patch of {images.source}"
+                   if len(labels) else "no label rows, only a header")
+        raise CorrosegInputError(labels.source, problem)
     pairing = Pairing(
         images_without_masks=[n for n, k in zip(images.names, has_mask) if not k],
         masks_without_images=[n for n in labels.names if n not in image_names],

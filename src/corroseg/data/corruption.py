@@ -29,13 +29,17 @@ OUTLIER_LIMIT = 50.0
 
 def corrupted_pixels(images: np.ndarray) -> np.ndarray:
     """Boolean array, True where a pixel is NaN, inf, a placeholder or an outlier."""
-    with np.errstate(invalid="ignore"):
-        return ~np.isfinite(images) | (np.abs(images) > OUTLIER_LIMIT)
+    return ~valid_pixels(images)
 
 
 def valid_pixels(images: np.ndarray) -> np.ndarray:
     """Boolean array, True where a pixel is a real reading."""
-    return ~corrupted_pixels(images)
+    images = np.asarray(images)
+    # comparisons with NaN are False, so this excludes NaN, inf and outliers with no float temporary
+    with np.errstate(invalid="ignore"):
+        valid = images >= -OUTLIER_LIMIT
+        valid &= images <= OUTLIER_LIMIT
+    return valid
 
 
 def corrupted_fraction(patches: np.ndarray) -> np.ndarray:
@@ -71,7 +75,7 @@ class CorruptionPolicy:
     def clean(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Filled copy of ``images`` and the validity mask (True = real reading)."""
         valid = valid_pixels(images)
-        filled = np.where(valid, images, np.float32(self.fill_value)).astype(np.float32)
+        filled = np.where(valid, images, np.float32(self.fill_value)).astype(np.float32, copy=False)
         return filled, valid
 
     @staticmethod

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from rich.progress import track
 
+from corroseg.atomic import refuse_existing
 from corroseg.data.challenge import find_label_file, read_images, read_labels
 from corroseg.data.wells import Well, WidthOverride, assemble, resolve_width, save_well
 
@@ -18,13 +19,16 @@ def export_wells(
     split: str = "train",
     widths: WidthOverride | None = None,
     progress: bool = False,
+    force: bool = False,
 ) -> list[Path]:
     """Write ``well_{w}.npz`` for every well of a split, with its mask where labelled.
 
     Every image is kept; a well is written with a mask only if all of its patches
-    have one (a warning names the wells that are not fully labelled).
+    have one (a warning names the wells that are not fully labelled). Existing
+    files are replaced only with ``force`` (checked before anything is written).
     """
     images = read_images(data, split)
+    refuse_existing([Path(out) / f"well_{well}.npz" for well in images.well_ids()], force)
     label_file = find_label_file(data, split) if Path(data).is_dir() else None
     by_name = read_labels(label_file).as_dict() if label_file else {}
     out = Path(out)

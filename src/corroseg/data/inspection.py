@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,38 +17,63 @@ EXAMPLES = 5
 
 
 
+BLOCK = 4096
+"""Patches (or well rows) summarised at a time: temporaries stay small for 100,000 patches."""
+
+
+def _blocks(values: np.ndarray) -> Iterator[np.ndarray]:
+    for start in range(0, len(values), BLOCK):
+        yield values[start:start + BLOCK]
+
+
 def _pixel_kinds(values: np.ndarray) -> dict[str, int]:
+    kinds = dict.fromkeys(("-999.25", "-999.0", "nan", "inf", "corrupted"), 0)
     with np.errstate(invalid="ignore"):
-        kinds = {
-            "-999.25": int(np.count_nonzero(values == -999.25)),
-            "-999.0": int(np.count_nonzero(values == -999.0)),
-            "nan": int(np.count_nonzero(np.isnan(values))),
-            "inf": int(np.count_nonzero(np.isinf(values))),
-        }
-    kinds["other_outliers"] = int(np.count_nonzero(corrupted_pixels(values))) - sum(kinds.values())
+        for block in _blocks(values):
+            kinds["-999.25"] += int(np.count_nonzero(block == -999.25))
+            kinds["-999.0"] += int(np.count_nonzero(block == -999.0))
+            kinds["nan"] += int(np.count_nonzero(np.isnan(block)))
+            kinds["inf"] += int(np.count_nonzero(np.isinf(block)))
+            kinds["corrupted"] += int(np.count_nonzero(corrupted_pixels(block)))
+    kinds["other_outliers"] = kinds.pop("corrupted") - sum(kinds.values())
     kinds["total"] = sum(kinds.values())
     return kinds
 
 
 def _value_stats(patches: np.ndarray) -> dict[str, float]:
     """Per-patch std percentiles and value range over patches free of corruption."""
-    clean = patches[~corrupted_pixels(patches).reshape(len(patches), -1).any(axis=1)]
-    if not len(clean):
+    stds, lows, highs = [], [], []
+    for block in _blocks(patches):  # no copy of every clean patch at once
+        clean = block[~corrupted_pixels(block).reshape(len(block), -1).any(axis=1)]
+        if len(clean):
+            stds.append(clean.reshape(len(clean), -1).std(axis=1))
+            lows.append(clean.min())
+            highs.append(clean.max())
+    if not stds:
         return {}
-    std = clean.reshape(len(clean), -1).std(axis=1)
+    std = np.concatenate(stds)
     return {
         "patch_std_p5": float(np.percentile(std, 5)),
         "patch_std_median": float(np.median(std)),
         "patch_std_p95": float(np.percentile(std, 95)),
-        "min": float(clean.min()),
-        "max": float(clean.max()),
+        "min": float(min(lows)),
+        "max": float(max(highs)),
     }
+
+
+def _touched_and_full(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per patch: holds a corrupted pixel; is corrupted throughout."""
+    touched, full = [np.zeros(0, bool)], [np.zeros(0, bool)]
+    for block in _blocks(patches):
+        bad = corrupted_pixels(block).reshape(len(block), -1)
+        touched.append(bad.any(axis=1))
+        full.append(bad.all(axis=1))
+    return np.concatenate(touched), np.concatenate(full)
 
 
 def summarize_images(images: PatchImages, widths: WidthOverride | None = None) -> dict:
     """Patches, wells, widths and corruption of one image folder."""
-    bad = corrupted_pixels(images.images).reshape(len(images), -1)
-    touched, full = bad.any(axis=1), bad.all(axis=1)
+    touched, full = _touched_and_full(images.images)
     wells = {}
     for well in images.well_ids():
         rows = images.wells == well

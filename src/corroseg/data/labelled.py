@@ -124,6 +124,14 @@ def from_physical(well: int, image: np.ndarray, mask: np.ndarray) -> LabelledWel
     return LabelledWell(well, image, mask.astype(np.uint8), valid, score_truth, "wells")
 
 
+def require_learnable(data: str | Path, wells: list[LabelledWell]) -> None:
+    """Refuse training wells in which no pixel may be learnt from (every one corrupted)."""
+    if wells and not any(w.learn.any() for w in wells):
+        numbers = ", ".join(str(w.well) for w in wells)
+        raise CorrosegInputError(data, f"wells {numbers}: every pixel is corrupted (NaN, inf or placeholder); "
+                                       "nothing to learn from")
+
+
 def load_labelled_wells(
     data: str | Path,
     split: str = "train",
@@ -143,7 +151,8 @@ def load_labelled_wells(
     data = Path(data)
     files = well_files(data / "wells", split)
     if files and labels == "auto" and (data / f"x_{split}").is_dir():
-        patch_wells = {parse_name(p.stem).well for p in (data / f"x_{split}").glob("well_*_patch_*.npy")}
+        names = (parse_name(p.stem) for p in (data / f"x_{split}").glob("well_*_patch_*.npy"))
+        patch_wells = {n.well for n in names if n is not None}  # bad names are refused by read_images
         if not patch_wells <= set(files):  # auto uses whole wells only when every well has one
             files = {}
     if labels in ("auto", "wells") and files:

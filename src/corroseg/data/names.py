@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-_NAME = re.compile(r"^well_(\d+)_patch_(\d+)$")
+_NAME = re.compile(r"well_(0|[1-9][0-9]*)_patch_(0|[1-9][0-9]*)")  # ASCII digits only, used with fullmatch
+_PADDED = re.compile(r"well_[0-9]+_patch_[0-9]+")
 
 
 class PatchName(NamedTuple):
@@ -19,13 +20,24 @@ class PatchName(NamedTuple):
 
 
 def parse_name(name: str) -> PatchName | None:
-    """Parse ``well_3_patch_17`` (optionally ending in ``.npy``); None if it does not match."""
+    """Parse ``well_3_patch_17`` (optionally ending in ``.npy``); None if it does not match.
+
+    Numbers with leading zeros (``well_03``) do not match: two spellings of one patch
+    would pair with nothing and could hide duplicates.
+    """
     if name.endswith(".npy"):
         name = name[:-4]
-    match = _NAME.match(name)
+    match = _NAME.fullmatch(name)
     if match is None:
         return None
     return PatchName(int(match.group(1)), int(match.group(2)))
+
+
+def name_problem(name: str) -> str:
+    """Why ``name`` is not a patch name, in a few words (for error messages)."""
+    if _PADDED.fullmatch(name.removesuffix(".npy")):
+        return f"{name!r} has leading zeros (challenge names have none: well_{{w}}_patch_{{p}})"
+    return f"{name!r} is not well_{{w}}_patch_{{p}}"
 
 
 def format_name(well: int, patch: int) -> str:

@@ -136,4 +136,23 @@ class PatchScaler:
             raise CorrosegInputError(path, f"not a JSON file ({exc})") from None
         if not isinstance(state, dict) or state.get("format") != _FORMAT or state.get("mode") not in MODES:
             raise CorrosegInputError(path, "not a corroseg scaler file")
-        return cls.from_dict(state)
+        try:
+            scaler = cls.from_dict(state)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorrosegInputError(path, f"damaged scaler file ({type(exc).__name__}: {exc})") from None
+        problem = scaler._state_problem()
+        if problem:
+            raise CorrosegInputError(path, f"damaged scaler file ({problem})")
+        return scaler
+
+    def _state_problem(self) -> str | None:
+        """What is wrong with loaded statistics (their count for the mode), if anything."""
+        expected = {"global": 1, "per_pixel": PATCH_SIZE * PATCH_SIZE}.get(self.mode)
+        if expected is None:  # per_patch learns nothing
+            return None
+        if self.scaler_ is None:
+            return f"mode {self.mode} needs its fitted centre and scale"
+        sizes = self.scaler_.center_.shape, self.scaler_.scale_.shape
+        if sizes != ((expected,), (expected,)):
+            return f"mode {self.mode} needs {expected} centre and scale values, got shapes {sizes[0]} and {sizes[1]}"
+        return None

@@ -37,9 +37,10 @@ WIDTHS = (36, 72)
 
 def _median_step(a: np.ndarray, b: np.ndarray) -> float:
     """Median absolute difference between two arrays of neighbour pixels, NaN ignored."""
-    diff = np.abs(a - b)
+    diff = a - b
+    np.abs(diff, out=diff)  # in place, and the median may reorder its copy: a long well's arrays are large
     diff = diff[np.isfinite(diff)]
-    return float(np.median(diff)) if diff.size else float("nan")
+    return float(np.median(diff, overwrite_input=True)) if diff.size else float("nan")
 
 
 def layout_scores(patches: np.ndarray) -> dict[int, float]:
@@ -224,32 +225,74 @@ def save_well(path: str | Path, well: Well) -> Path:
 
 
 def load_well(path: str | Path) -> Well:
-    """Read a well ``.npz``; a missing ``image`` or a bad shape names the file.
+    """Read a well ``.npz``; a missing ``image``, a bad shape or bad metadata names the file.
 
-    A ``valid`` array (written by :func:`save_well`, absent from older files) is not
+    A float64 (or float16) image is converted to float32; values beyond float32's range
+    become inf, a corrupted pixel, as they would be anyway (see ``corruption``). A
+    ``valid`` array (written by :func:`save_well`, absent from older files) is not
     read: validity is always derived from the image (:attr:`Well.valid`).
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except FileNotFoundError:
-        raise CorrosegInputError(path, "no such file") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise CorrosegInputError(path, f"unreadable .npz file ({exc})") from None
+    arrays = _read_npz(path)
     if "image" not in arrays:
         raise CorrosegInputError(path, "no 'image' array in the .npz")
     image = arrays["image"]
     if image.ndim != 2 or image.dtype.kind != "f":
         raise CorrosegInputError(path, f"image must be a 2-D float array, got {image.dtype} {image.shape}")
+    if image.shape[1] not in WIDTHS or not image.shape[0]:
+        raise CorrosegInputError(path, f"image is {image.shape[0]} rows x {image.shape[1]} px: "
+                                       f"a well needs rows and a width of {' or '.join(map(str, WIDTHS))} px")
     mask = arrays.get("mask")
-    if mask is not None and (mask.shape != image.shape or not np.isin(mask, (0, 1)).all()):
+    if mask is not None and (mask.shape != image.shape or mask.dtype.kind not in "biuf"
+                             or not ((mask == 0) | (mask == 1)).all()):
         raise CorrosegInputError(path, "mask must be 0/1 with the image's shape")
+    with np.errstate(over="ignore"):
+        image = image.astype(np.float32)
+    step = _scalar(path, arrays, "depth_step", 1.0)
+    if step == 0:
+        raise CorrosegInputError(path, "depth_step is 0: rows must have distinct depths")
     return Well(
         image=image,
         mask=mask,
-        depth_start=float(arrays.get("depth_start", 0.0)),
-        depth_step=float(arrays.get("depth_step", 1.0)),
-        depth_unit=str(arrays.get("depth_unit", "row")),
-        name=str(arrays.get("name", path.stem)),
+        depth_start=_scalar(path, arrays, "depth_start", 0.0),
+        depth_step=step,
+        depth_unit=_text(path, arrays, "depth_unit", "row"),
+        name=_text(path, arrays, "name", path.stem),
     )
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz``; an unreadable file (or a plain ``.npy``) names the file."""
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise CorrosegInputError(path, "a single .npy array, not an .npz archive of named arrays")
+        with data:
+            return {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise CorrosegInputError(path, "no such file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, CorrosegInputError):
+            raise
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise CorrosegInputError(path, f"unreadable .npz file ({reason})") from None
+
+
+def _scalar(path: Path, arrays: dict, key: str, default: float) -> float:
+    """A finite number stored as a 0-d array (depth metadata)."""
+    if key not in arrays:
+        return default
+    value = arrays[key]
+    if value.shape != () or value.dtype.kind not in "iuf" or not np.isfinite(value):
+        raise CorrosegInputError(path, f"{key} must be one finite number, got {value.dtype} {value.shape}")
+    return float(value)
+
+
+def _text(path: Path, arrays: dict, key: str, default: str) -> str:
+    """A string stored as a 0-d array (name, depth unit)."""
+    if key not in arrays:
+        return default
+    value = arrays[key]
+    if value.shape != () or value.dtype.kind not in "US":
+        raise CorrosegInputError(path, f"{key} must be one string, got {value.dtype} {value.shape}")
+    return str(value.item().decode(errors="replace") if value.dtype.kind == "S" else value.item())

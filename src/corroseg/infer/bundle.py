@@ -44,6 +44,9 @@ def resolve_threshold(run: Path, config: TrainConfig, threshold: float | str | N
     return value
 
 
+SCALE_ROWS = 512 * PATCH_SIZE
+"""Rows of a well scaled at a time (:meth:`Predictor.scaled`)."""
+
 ENGINES = ("torch", "onnx")
 ONNX_FILE = "model.onnx"
 """Where ``corroseg export`` writes a run's ONNX model."""
@@ -68,7 +71,10 @@ def load_run_model(run: str | Path) -> tuple[torch.nn.Module, TrainConfig]:
         weights = load_file(str(run / WEIGHTS))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CorrosegInputError(run / WEIGHTS, f"unreadable weights file ({exc})") from None
-    model = create(config.model, **{k: v for k, v in config.model_options.items() if k != "pretrained"})
+    try:
+        model = create(config.model, **{k: v for k, v in config.model_options.items() if k != "pretrained"})
+    except CorrosegUserError as exc:  # a model or option this version does not know
+        raise CorrosegInputError(run / CONFIG, str(exc)) from None
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
@@ -226,9 +232,19 @@ class Predictor(WellPredictor):
         return cls(predictor, scaler, config, threshold=resolve_threshold(run, config, threshold))
 
     def scaled(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Scaled, filled image and validity of a raw well image."""
-        filled, valid = self.policy.clean(np.asarray(image, dtype=np.float32))
-        return np.nan_to_num(self.scaler.transform_well(filled), nan=0.0), valid
+        """Scaled, filled image and validity of a raw well image.
+
+        Done :data:`SCALE_ROWS` rows at a time (whole 36-row patches, so per-patch
+        scalers see the same blocks), so the scaler's temporaries stay the size of one
+        block however long the well is.
+        """
+        scaled = np.empty(image.shape, np.float32)
+        valid = np.empty(image.shape, bool)
+        for start in range(0, image.shape[0], SCALE_ROWS):
+            part = slice(start, start + SCALE_ROWS)
+            filled, valid[part] = self.policy.clean(np.asarray(image[part], dtype=np.float32))
+            scaled[part] = np.nan_to_num(self.scaler.transform_well(filled), nan=0.0)
+        return scaled, valid
 
     def predict_well(self, image: np.ndarray) -> np.ndarray:
         """Probability of corrosion ``(rows, width)`` float32; NaN where there is no reading.

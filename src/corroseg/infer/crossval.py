@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from corroseg.atomic import atomic_path, write_json
-from corroseg.data.labelled import LabelledWell, default_excluded_wells, load_labelled_wells
+from corroseg.data.labelled import LabelledWell, default_excluded_wells, load_labelled_wells, require_learnable
 from corroseg.errors import CorrosegInputError, CorrosegUserError
 from corroseg.infer.bundle import Predictor
 from corroseg.infer.evaluate import evaluate, iou_nonempty
@@ -172,8 +172,8 @@ def cross_validate(
     """
     out = Path(out)
     say = status or (lambda message: None)
-    _prepare_folds_dir(out, resume, force)
     if resume:
+        _prepare_folds_dir(out, resume, force)
         saved = json.loads((out / FOLDS_FILE).read_text())
         if saved["folds"] != folds:
             raise CorrosegUserError(f"--folds {folds}: this run was started with --folds {saved['folds']}")
@@ -188,8 +188,10 @@ def cross_validate(
         if cfg.val_wells is not None:
             raise CorrosegUserError("config val_wells cannot be set with --folds (each fold validates on its own wells)")
         excluded = default_excluded_wells(data) if cfg.exclude_wells == "auto" else tuple(cfg.exclude_wells)
-        wells = [w.well for w in load_labelled_wells(data, "train", cfg.labels) if w.well not in excluded]
-        assignment = assign_folds(wells, folds, cfg.seed)
+        labelled = [w for w in load_labelled_wells(data, "train", cfg.labels) if w.well not in excluded]
+        require_learnable(data, labelled)
+        assignment = assign_folds([w.well for w in labelled], folds, cfg.seed)
+        _prepare_folds_dir(out, resume, force)  # only once the data is known to be usable
         save_config(cfg, out / CONFIG)
         write_json(out / FOLDS_FILE, {"format": FOLDS_FORMAT, "folds": folds, "data": str(Path(data).resolve()),
                                       "seed": cfg.seed, "assignment": assignment, "per_fold": []})

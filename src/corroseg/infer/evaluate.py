@@ -19,7 +19,7 @@ from corroseg.models import metrics
 
 def iou_nonempty(pred: np.ndarray, truth: np.ndarray) -> float:
     """The challenge metric over patches whose truth is not empty (empty ones score 1 for free)."""
-    nonempty = truth.reshape(len(truth), -1).any(axis=1)
+    nonempty = truth.reshape(len(truth), -1).any(axis=1) if len(truth) else np.zeros(0, bool)
     return metrics.challenge_iou(pred[nonempty], truth[nonempty]) if nonempty.any() else float("nan")
 
 

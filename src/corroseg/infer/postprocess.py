@@ -57,9 +57,13 @@ def robust_scale(image: np.ndarray) -> float:
     finite = image[np.isfinite(image)]
     if finite.size == 0:
         return 1.0
-    scale = 1.4826 * float(np.median(np.abs(finite - np.median(finite))))
+    # in place, on the one copy: a long well's image is the largest array here
+    centre = np.median(finite, overwrite_input=True)
+    finite -= centre
+    np.abs(finite, out=finite)
+    scale = 1.4826 * float(np.median(finite, overwrite_input=True))
     if scale <= 0:
-        scale = float(finite.std())
+        scale = float(image[np.isfinite(image)].std())
     return scale if scale > 0 else 1.0
 
 
@@ -198,14 +202,14 @@ def random_walker_mask(image: np.ndarray, probability: np.ndarray, low: float = 
     if not np.isfinite(image).all():
         raise CorrosegUserError("random walker: the image must be finite (fill corrupted pixels first)")
     labels = markers(probability, low, high)
-    data = image / np.float32(robust_scale(image))
+    scale = np.float32(robust_scale(image))
     rows = image.shape[0]
     mask = np.zeros(image.shape, np.uint8)
     for start in range(0, rows, window_rows):
         stop = min(start + window_rows, rows)
         top, bottom = max(start - margin, 0), min(stop + margin, rows)
         part = slice(top, bottom)
-        walked = _window(data[part], labels[part], probability[part], threshold, beta, mode, wrap)
+        walked = _window(image[part] / scale, labels[part], probability[part], threshold, beta, mode, wrap)
         mask[start:stop] = walked[start - top:stop - top]
     mask[labels == INACTIVE] = 0
     return mask

@@ -113,4 +113,5 @@ def predict_well(
             flush()
     if pending:
         flush()
-    return total / norm
+    total /= norm  # in place: no second whole-well array
+    return total

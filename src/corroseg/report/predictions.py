@@ -13,18 +13,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from rich.progress import Progress
+from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress
 
 from corroseg.atomic import atomic_path
 from corroseg.data.challenge import read_images, write_submission
 from corroseg.data.wells import Well, WidthOverride, assemble, load_well, resolve_width
 from corroseg.errors import CorrosegInputError
 from corroseg.infer.bundle import WellPredictor
-from corroseg.report.strips import save_figure, well_strip_figure
+from corroseg.report.strips import DPI, well_strip_figure
 
 
 def _refuse_overwrite(path: Path, force: bool) -> None:
@@ -32,52 +34,75 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
         raise CorrosegInputError(path, "already exists; pass --force to overwrite it")
 
 
+def _savez_prediction(file: Path, probability: np.ndarray, mask: np.ndarray, well: Well) -> None:
+    valid = np.isfinite(probability)
+    np.savez_compressed(
+        file, probability=probability.astype(np.float16), mask=(mask * valid).astype(np.uint8),
+        valid=valid.astype(np.uint8), depth_start=np.float64(well.depth_start),
+        depth_step=np.float64(well.depth_step), depth_unit=np.str_(well.depth_unit), name=np.str_(well.name),
+    )
+
+
 def write_prediction(path: str | Path, probability: np.ndarray, mask: np.ndarray, well: Well) -> Path:
     """Write a whole-well prediction ``.npz`` atomically."""
     path = Path(path)
-    valid = np.isfinite(probability)
     with atomic_path(path) as tmp:
-        np.savez_compressed(
-            tmp, probability=probability.astype(np.float16), mask=(mask * valid).astype(np.uint8),
-            valid=valid.astype(np.uint8), depth_start=np.float64(well.depth_start),
-            depth_step=np.float64(well.depth_step), depth_unit=np.str_(well.depth_unit), name=np.str_(well.name),
-        )
+        _savez_prediction(tmp, probability, mask, well)
     return path
 
 
-def predict_one_well(predictor: WellPredictor, well: Well, out: str | Path, force: bool = False) -> dict:
-    """Predict a whole well; write ``out`` (.npz) and the PNG strip beside it. Returns a summary."""
+def outputs_of(out: str | Path) -> tuple[Path, Path]:
+    """The ``.npz`` and ``.png`` a whole-well prediction writes for ``out``."""
     out = Path(out)
-    png = out.with_suffix(".png")
+    return out, out.with_suffix(".png")
+
+
+def predict_one_well(predictor: WellPredictor, well: Well, out: str | Path, force: bool = False) -> dict:
+    """Predict a whole well; write ``out`` (.npz) and the PNG strip beside it. Returns a summary.
+
+    Both files are written to temporary files and renamed at the end, the ``.npz``
+    last: an interrupted well leaves neither (or, between the two renames, the PNG only).
+    """
+    out, png = outputs_of(out)
     for path in (out, png):
         _refuse_overwrite(path, force)
     probability = predictor.predict_well(well.image)
     mask = predictor.segment_well(well.image, probability)
-    write_prediction(out, probability, mask, well)
     valid = np.isfinite(probability)
     figure = well_strip_figure(well.image, probability, mask, truth=well.mask, valid=valid,
                                depth_start=well.depth_start, depth_step=well.depth_step,
                                depth_unit=well.depth_unit, title=well.name or out.stem)
-    save_figure(figure, png)
+    with atomic_path(out) as npz_tmp, atomic_path(png) as png_tmp:
+        _savez_prediction(npz_tmp, probability, mask, well)
+        figure.savefig(png_tmp, dpi=DPI, format="png")
     return {"well": well.name, "rows": int(well.image.shape[0]), "width": well.width, "npz": str(out),
             "png": str(png), "corroded_fraction": float(mask[valid].mean()) if valid.any() else 0.0}
 
 
-def _wells_in(path: Path, widths: WidthOverride | None, split: str = "test") -> Iterator[tuple[str, Well]]:
-    """(name, well) of every well in a ``.npz``, a folder of ``.npz`` or a folder of patches."""
+WellSource = tuple[str, Callable[[], Well]]
+"""A well's output name and a function that loads it (wells are loaded one at a time)."""
+
+
+def well_sources(path: Path, widths: WidthOverride | None, split: str = "test") -> list[WellSource]:
+    """(name, loader) of every well in a ``.npz``, a folder of ``.npz`` or a folder of patches.
+
+    Nothing is loaded yet for ``.npz`` files: each well is read when its loader is
+    called, so a folder of many wells is predicted one well at a time. Challenge
+    patches are read once (they are the dataset) and assembled well by well.
+    """
     if path.suffix == ".npz":
-        yield path.stem, load_well(path)
-        return
-    files = sorted(path.glob("*.npz")) if path.is_dir() else []
+        return [(path.stem, functools.partial(load_well, path))]
+    files = sorted(p for p in path.glob("*.npz") if not p.name.startswith(".")) if path.is_dir() else []
     if files:
-        for file in files:
-            yield file.stem, load_well(file)
-        return
+        return [(file.stem, functools.partial(load_well, file)) for file in files]
     images = read_images(path, split)
-    for number in images.well_ids():
+
+    def assembled(number: int) -> Well:
         patches = images.images[images.wells == number]
         width, _ = resolve_width(number, patches, widths)
-        yield f"well_{number}", Well(assemble(patches, width), name=f"{path.name} well {number}")
+        return Well(assemble(patches, width), name=f"{path.name} well {number}")
+
+    return [(f"well_{number}", functools.partial(assembled, number)) for number in images.well_ids()]
 
 
 def predict_path(
@@ -104,18 +129,24 @@ def predict_path(
         blanked = int((masks.reshape(len(masks), -1).sum(1) == 0).sum())
         return {"kind": "submission", "csv": str(out), "patches": len(images), "empty_masks": blanked,
                 "patches_with_corrosion": len(images) - blanked, "source": str(images.source)}
-    wells = _wells_in(source, widths, split)
+    wells = well_sources(source, widths, split)
     if out.suffix == ".npz":
-        first = next(wells)
-        if next(wells, None) is not None:
+        if len(wells) > 1:
             raise CorrosegInputError(source, "holds several wells; give a folder as OUT to predict them all")
-        return {"kind": "well", **predict_one_well(predictor, first[1], out, force)}
+        return {"kind": "well", **predict_one_well(predictor, wells[0][1](), out, force)}
     if out.suffix:
         raise CorrosegInputError(out, "OUT must end in .csv (submission), .npz (one well) or be a folder")
+    for name, _ in wells:  # refuse before predicting anything, not at the first existing well
+        for path in outputs_of(out / f"{name}.npz"):
+            _refuse_overwrite(path, force)
+    for _, load in wells:  # a broken well file is refused before any output is written (read again below)
+        load()
     results = []
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("predicting wells", total=None)
-        for name, well in wells:
-            results.append(predict_one_well(predictor, well, out / f"{name}.npz", force))
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=Console(stderr=True),
+                  disable=not progress) as bar:
+        task = bar.add_task("predicting wells", total=len(wells))
+        for name, load in wells:
+            bar.update(task, description=f"predicting {name}")
+            results.append(predict_one_well(predictor, load(), out / f"{name}.npz", force))
             bar.advance(task)
     return {"kind": "wells", "folder": str(out), "wells": results}

@@ -14,15 +14,13 @@ per well, the label patches blanked and how many of them hold physical corrosion
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from rich.progress import Progress
 
+from corroseg.atomic import atomic_dir
 from corroseg.data.challenge import PATCH_SIZE, write_submission
 from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.names import format_name
@@ -246,22 +244,18 @@ def write_dataset(
         preset = Preset(**{**asdict(preset),
                            "train_wells": preset.train_wells if train_wells is None else train_wells,
                            "test_wells": preset.test_wells if test_wells is None else test_wells})
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise CorrosegInputError(out, "already exists and is not empty; choose another folder or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite:
+            raise CorrosegInputError(out, "already exists and is not empty; choose another folder or pass --force")
+        if not (out / "synth.json").is_file():
+            raise CorrosegInputError(out, "is not a corroseg synthetic dataset (no synth.json); refusing to replace it")
     manifest = {"seed": seed, "preset": asdict(preset), "label_rule": LABEL_RULE, "wells": {}}
-    try:
+    with atomic_dir(out, replace=True) as staging:
         with Progress(disable=not progress, transient=False) as bar:
             for split in ("train", "test"):
                 wells = generate_split(seed, preset, split, bar)
                 _write_split(staging, split, wells, manifest)
         (staging / "synth.json").write_text(json.dumps(manifest, indent=1))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 

@@ -22,7 +22,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from corroseg.data.challenge import PATCH_SIZE
 from corroseg.data.corruption import CorruptionPolicy
-from corroseg.data.labelled import LabelledWell, corrupted_patch_pixels, default_excluded_wells, load_labelled_wells
+from corroseg.data.labelled import (LabelledWell, corrupted_patch_pixels, default_excluded_wells, load_labelled_wells,
+                                    require_learnable)
 from corroseg.data.scaling import PatchScaler
 from corroseg.data.splits import well_train_val_split
 from corroseg.errors import CorrosegInputError, CorrosegUserError
@@ -273,6 +274,7 @@ class WellDataModule(L.LightningDataModule):
         if not len(train) or not len(val):
             raise CorrosegUserError("config val_wells leaves no training or no validation well")
         train_set = [wells[i] for i in train]
+        require_learnable(self.data, train_set)
         if self.scaler.scaler_ is None:
             self.scaler.fit(np.concatenate([_patches_of(w.image) for w in train_set]))
         self.train_wells = [prepare(w, self.scaler, min_rows=cfg.window_rows) for w in train_set]

@@ -18,6 +18,8 @@ import logging
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -25,13 +27,14 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from safetensors.torch import save_file
 
-from corroseg.atomic import atomic_path, write_json
+from corroseg.atomic import atomic_path, remove_temps, write_json
 from corroseg.errors import CorrosegInputError, CorrosegUserError
 from corroseg.train.callbacks import GradualUnfreezing, Throughput
+from corroseg.train.checkpointing import AtomicCheckpointIO, AtomicCSVLogger, RunCheckpoint
 from corroseg.data.scaling import PatchScaler
 from corroseg.train.config import CONFIG, DATA, METRICS, SCALER, WEIGHTS, TrainConfig, load_config, parse_override, save_config
 from corroseg.train.datamodule import WellDataModule
@@ -59,11 +62,11 @@ RESUMABLE_KEYS = ("max_epochs", "max_time", "accelerator", "devices", "strategy"
 
 
 def _trainer(cfg: TrainConfig, out: Path, progress: bool, resume: bool) -> tuple[L.Trainer, ModelCheckpoint, Throughput]:
-    checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_iou", mode="max",
-                                 save_top_k=1, enable_version_counter=False)
+    checkpoint = RunCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_iou", mode="max",
+                               save_top_k=1, enable_version_counter=False)
     # the latest epoch, every epoch (save_last=True only writes it when the best one changes)
-    latest = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1,
-                             every_n_epochs=1, enable_version_counter=False)
+    latest = RunCheckpoint(dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                           every_n_epochs=1, enable_version_counter=False)
     throughput = Throughput()
     callbacks: list = [checkpoint, latest, throughput]
     if cfg.patience:
@@ -75,7 +78,7 @@ def _trainer(cfg: TrainConfig, out: Path, progress: bool, resume: bool) -> tuple
     # a resumed session logs beside the first one (CSVLogger would rewrite its file)
     sessions = sorted((out / "logs").glob("**/metrics.csv")) if resume else []
     version = f"session-{len(sessions) + 1}" if sessions else ""
-    loggers: list = [CSVLogger(out, name="logs", version=version)]
+    loggers: list = [AtomicCSVLogger(out, name="logs", version=version)]
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
         loggers.append(TensorBoardLogger(out, name="logs", version="tensorboard"))
     deterministic = cfg.deterministic
@@ -107,7 +110,36 @@ def _build_trainer(cfg: TrainConfig, out: Path, progress: bool, callbacks: list,
         enable_progress_bar=progress,
         enable_model_summary=False,
         default_root_dir=out,
+        plugins=[AtomicCheckpointIO()],
     )
+
+
+def module_settings(cfg: TrainConfig, resume: bool) -> dict:
+    """The module's settings: ``cfg``, on resume without ``model_options.pretrained``.
+
+    The checkpoint holds the weights, and no path in a run's ``config.yaml`` is followed
+    when the run is loaded again (it may be gone, or relative to another folder).
+    """
+    settings = cfg.to_dict()
+    if resume:
+        settings["model_options"] = {k: v for k, v in settings["model_options"].items() if k != "pretrained"}
+    return settings
+
+
+def _fit_or_interrupt(trainer: L.Trainer, module: SegModule, datamodule: WellDataModule, ckpt_path: Path | None,
+                      out: Path) -> None:
+    """``trainer.fit``; Ctrl-C raises KeyboardInterrupt (Lightning exits with status 1) and restores its handler."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if main_thread else None
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+        raise KeyboardInterrupt(f"{out} keeps its last checkpoint; continue with --resume") from None
+    finally:
+        if main_thread and handler is not None:
+            signal.signal(signal.SIGINT, handler)  # Lightning ignores SIGINT while it shuts down
 
 
 def quiet_lightning() -> None:
@@ -117,6 +149,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+    warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")  # --resume
 
 
 def fit(
@@ -147,6 +180,8 @@ def fit(
     launched_rank = int(os.environ.get("LOCAL_RANK", 0)) + int(os.environ.get("NODE_RANK", 0))
     if resume:
         prepare_run_dir(out, resume=True, force=False)
+        remove_temps(out / "checkpoints", ("last.ckpt", "best.ckpt"))
+        remove_temps(out, (WEIGHTS, METRICS, DATA, CONFIG, SCALER))
         changed = [parse_override(o)[0] for o in overrides]
         frozen = [k for k in changed if k.partition(".")[0] not in RESUMABLE_KEYS]
         if frozen:
@@ -161,7 +196,7 @@ def fit(
         torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     # everything a user can get wrong is checked before an existing run is replaced
-    module = SegModule(cfg.to_dict())
+    module = SegModule(module_settings(cfg, resume))
     if not getattr(module.model, "accepts_taller_inputs", False) and (cfg.window != "patch" or cfg.predict_rows != 36):
         raise CorrosegUserError(f"model {cfg.model} reads 36x36 patches only: use window=patch window_rows=36 "
                                 "predict_rows=36 predict_overlap=0 (or --config paper)")
@@ -177,7 +212,7 @@ def fit(
         save_config(cfg, out / CONFIG)  # on resume: with the new max_epochs etc.
     started = time.perf_counter()
     last = out / "checkpoints" / "last.ckpt"
-    trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume else None, weights_only=True)
+    _fit_or_interrupt(trainer, module, datamodule, last if resume else None, out)
     if not trainer.is_global_zero:
         return out
     best = checkpoint.best_model_path or str(last)
@@ -207,11 +242,31 @@ def read_curves(out: Path):
     if not paths:
         return pd.DataFrame()
     # sessions in order; an epoch logged again after a resume keeps its latest values
-    frames = [pd.read_csv(p).groupby("epoch").max(numeric_only=True) for p in paths]
+    frames = [frame for frame in map(_read_session, paths) if frame is not None]
+    if not frames:
+        return pd.DataFrame()
     merged = frames[0]
     for frame in frames[1:]:
         merged = frame.combine_first(merged)
     return merged.reset_index()
+
+
+def _read_session(path: Path):
+    """One session's curves by epoch; None for an empty or unreadable file.
+
+    Logs are written atomically now; a run logged by an older corroseg and killed
+    mid-write can end in a torn line, which is skipped (the resumed session logs that
+    epoch again).
+    """
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, on_bad_lines="skip")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+        return None
+    if "epoch" not in frame:
+        return None
+    return frame.groupby("epoch").max(numeric_only=True)
 
 
 def summarize_training(out: Path, trainer: L.Trainer, throughput: Throughput, wall: float) -> dict:

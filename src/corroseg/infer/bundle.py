@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,7 +104,7 @@ class TorchModel:
         return logits.float().numpy()
 
 
-class WellPredictor:
+class WellPredictor(ABC):
     """What every predictor of wells offers: probabilities, masks, and challenge patches.
 
     Subclasses define :meth:`predict_well` and set ``threshold`` and ``policy``;
@@ -115,8 +116,9 @@ class WellPredictor:
     policy: CorruptionPolicy
     postprocess: Callable[[np.ndarray, np.ndarray, float], np.ndarray] | None = None
 
-    def predict_well(self, image: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def predict_well(self, image: np.ndarray) -> np.ndarray:
+        """Probability of corrosion ``(rows, width)`` float32; NaN where there is no reading."""
 
     def well_mask(self, probability: np.ndarray) -> np.ndarray:
         """0/1 mask of a well's probability by the threshold; no-data pixels are never corrosion."""

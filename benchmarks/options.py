@@ -34,11 +34,13 @@ from corroseg.infer.postprocess import RandomWalker
 
 
 class Cases:
-    """The test split and the false-alarm wells, read once."""
+    """A labelled split (the test split by default, or some of its wells) and the false-alarm wells, read once."""
 
-    def __init__(self, data: Path, real: Path | None):
-        self.images = read_images(data, "test")
-        labelled, self.truth, _ = pair(self.images, read_labels(find_label_file(data, "test")))
+    def __init__(self, data: Path, real: Path | None, split: str = "test", wells=None):
+        self.images = read_images(data, split)
+        if wells is not None:
+            self.images = self.images.subset(np.isin(self.images.wells, list(wells)))
+        labelled, self.truth, _ = pair(self.images, read_labels(find_label_file(data, split)))
         row = {name: i for i, name in enumerate(self.images.names)}
         self.scored = np.array([row[name] for name in labelled.names])
         self.wells = labelled.wells
@@ -51,12 +53,17 @@ class Cases:
                 self.fa_wells[well] = assemble(patches, resolve_width(well, patches)[0])
 
 
-def score_variants(predictor, cases: Cases, variants: dict[str, tuple[float, object]]) -> dict[str, dict]:
-    """Predict once; score every (threshold, postprocess) variant on the cached probabilities."""
+def predict_cases(predictor, cases: Cases) -> tuple[np.ndarray, dict, float]:
+    """Probabilities of the test patches and of the false-alarm wells, and the seconds it took."""
     t0 = time.perf_counter()
     probability = predictor.predict_patches(cases.images)
     fa_probability = {w: predictor.predict_well(image) for w, image in cases.fa_wells.items()}
-    predict_s = time.perf_counter() - t0
+    return probability, fa_probability, time.perf_counter() - t0
+
+
+def score_probabilities(predictor, cases: Cases, probability: np.ndarray, fa_probability: dict,
+                        variants: dict[str, tuple[float, object]]) -> dict[str, dict]:
+    """Score every (threshold, postprocess) variant of mask making on given probabilities."""
     rows = {}
     for name, (threshold, postprocess) in variants.items():
         predictor.threshold, predictor.postprocess = threshold, postprocess
@@ -72,9 +79,17 @@ def score_variants(predictor, cases: Cases, variants: dict[str, tuple[float, obj
         rows[name] = {"threshold": threshold, "iou": result["iou"], "iou_nonempty": result["iou_nonempty"],
                       "clean_iou": result["clean_patches"]["iou"],
                       "clean_iou_nonempty": result["clean_patches"]["iou_nonempty"],
+                      "precision": result["precision"], "recall": result["recall"],
                       "false_alarm_rate": flagged / max(valid, 1) if cases.fa_wells else float("nan"),
-                      "predict_s": round(predict_s, 1), "mask_s": round(time.perf_counter() - t0, 1)}
+                      "mask_s": round(time.perf_counter() - t0, 1)}
     return rows
+
+
+def score_variants(predictor, cases: Cases, variants: dict[str, tuple[float, object]]) -> dict[str, dict]:
+    """Predict once; score every (threshold, postprocess) variant on the cached probabilities."""
+    probability, fa_probability, seconds = predict_cases(predictor, cases)
+    rows = score_probabilities(predictor, cases, probability, fa_probability, variants)
+    return {name: {**row, "predict_s": round(seconds, 1)} for name, row in rows.items()}
 
 
 def variants_for(runs: list[Path]) -> dict[str, tuple[float, object]]:

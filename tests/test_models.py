@@ -5,7 +5,7 @@ import torch
 from typer.testing import CliRunner
 
 from corroseg.cli import app
-from corroseg.errors import CorrosegInputError
+from corroseg.errors import CorrosegInputError, CorrosegUserError
 from corroseg.models import available, create, describe
 from corroseg.models.corroseg_unet import blocks_to_unfreeze
 from corroseg.models.resnet import ResNet50, load_pretrained
@@ -189,3 +189,18 @@ def test_create_turns_only_deliberate_value_checks_into_user_errors(monkeypatch)
     assert not isinstance(info.value, ValueError)
     with pytest.raises(CorrosegUserError, match="accepted: depth"):
         create("broken", deep=3)
+
+
+def test_wellnet_padding_circular_sees_the_seam_and_zeros_does_not():
+    """Rolling the input along azimuth rolls a circular WellNet's output exactly; zero padding breaks that."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 1, 72, 36)
+    for padding, equivariant in (("circular", True), ("zeros", False)):
+        torch.manual_seed(1)
+        model = create("wellnet", padding=padding).eval()
+        with torch.no_grad():
+            rolled = model(torch.roll(x, 12, dims=-1))
+            expected = torch.roll(model(x), 12, dims=-1)
+        assert torch.allclose(rolled, expected, atol=1e-5) == equivariant, padding
+    with pytest.raises(CorrosegUserError, match="padding"):
+        create("wellnet", padding="reflect")

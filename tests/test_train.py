@@ -254,3 +254,20 @@ def test_resume_refuses_to_change_what_the_checkpoint_means(tiny_run, synth_data
 def test_evaluate_rejects_an_unknown_split(tiny_run, synth_data):
     result = runner.invoke(app, ["evaluate", str(tiny_run), str(synth_data), "--split", "valid"])
     assert result.exit_code == 2 and "Traceback" not in result.output and "valid" in result.output
+
+
+def test_cpu_time_budget_stops_mid_epoch_and_still_validates(synth_data, tmp_path):
+    from corroseg.infer.crossval import train
+
+    # an epoch far longer than the budget: the stop comes after a few steps, a checkpoint anyway
+    overrides = [o for o in TINY if not o.startswith(("max_epochs", "windows_per_epoch"))]
+    cfg = load_config(None, [*overrides, "max_epochs=3", "windows_per_epoch=4000", "max_cpu_time=0.5"])
+    out = train(synth_data, tmp_path / "run", cfg, progress=False)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["stopped_by"] == "max_cpu_time"
+    assert metrics["epochs"] == 1  # the first epoch, cut short
+    assert metrics["best"]["val_iou"] is not None
+    assert 0.5 <= metrics["cpu_seconds_this_session"]
+    trained = metrics["train_patches_per_s"] * metrics["train_seconds"]
+    assert 0 < trained < 4000 * 2 / 4  # 72x36 windows are 2 patches each: far from a whole epoch
+    assert (out / "model.safetensors").is_file()

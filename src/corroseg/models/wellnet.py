@@ -6,31 +6,38 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from corroseg.errors import CorrosegUserError
 from corroseg.models.blocks import checked_channels, checked_rates
 from corroseg.models.registry import register
+
+
+PADDINGS = ("circular", "zeros")
 
 
 class WrapConv(nn.Module):
     """3x3 convolution padded circularly along azimuth (last axis), with zeros along depth.
 
     The casing is a closed ring: column 0 touches the last column. Zero padding would
-    invent an edge there, and a groove crossing it would be cut in two.
+    invent an edge there, and a groove crossing it would be cut in two. ``padding="zeros"``
+    pads azimuth with zeros too (for comparison only).
     """
 
-    def __init__(self, in_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, out_channels: int, padding: str = "circular"):
         super().__init__()
+        self.mode = "circular" if padding == "circular" else "constant"
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=(1, 0), bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.pad(x, (1, 1, 0, 0), mode="circular"))
+        return self.conv(F.pad(x, (1, 1, 0, 0), mode=self.mode))
 
 
-def wrap_block(in_channels: int, out_channels: int, dropout: float = 0.0) -> nn.Sequential:
+def wrap_block(in_channels: int, out_channels: int, dropout: float = 0.0, padding: str = "circular") -> nn.Sequential:
     """Two wrap-padded 3x3 convolutions with batch-norm and ReLU."""
-    layers: list[nn.Module] = [WrapConv(in_channels, out_channels), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)]
+    layers: list[nn.Module] = [WrapConv(in_channels, out_channels, padding), nn.BatchNorm2d(out_channels),
+                               nn.ReLU(inplace=True)]
     if dropout:
         layers.append(nn.Dropout2d(dropout))
-    layers += [WrapConv(out_channels, out_channels), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)]
+    layers += [WrapConv(out_channels, out_channels, padding), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)]
     return nn.Sequential(*layers)
 
 
@@ -59,25 +66,31 @@ class WellNet(nn.Module):
         Channels of the four levels (full, 1/2, 1/4 resolution, 1/8 along depth only).
     dropout : float
         ``Dropout2d`` inside the two deepest blocks.
+    padding : {"circular", "zeros"}
+        Along azimuth: ``circular`` (the ring it is) or ``zeros`` (an ablation).
     """
 
     accepts_taller_inputs = True
     row_multiple = 8
     """Heights are padded to a multiple of this inside (an ONNX export pads in front instead)."""
 
-    def __init__(self, channels: tuple[int, ...] = (8, 16, 32, 64), dropout: float = 0.0):
+    def __init__(self, channels: tuple[int, ...] = (8, 16, 32, 64), dropout: float = 0.0, padding: str = "circular"):
         super().__init__()
         channels = checked_channels("wellnet", "channels", channels, count=4)
         dropout = checked_rates("wellnet", "dropout", [dropout], count=1)[0]
+        if padding not in PADDINGS:
+            raise CorrosegUserError(f"wellnet: padding must be one of {', '.join(PADDINGS)}, got {padding!r}")
         c1, c2, c3, c4 = channels
         self.pools = [(2, 2), (2, 2), (2, 1)]
-        self.down = nn.ModuleList([wrap_block(1, c1), wrap_block(c1, c2), wrap_block(c2, c3, dropout)])
-        self.bottom = wrap_block(c3, c4, dropout)
+        self.down = nn.ModuleList([wrap_block(1, c1, padding=padding), wrap_block(c1, c2, padding=padding),
+                                   wrap_block(c2, c3, dropout, padding)])
+        self.bottom = wrap_block(c3, c4, dropout, padding)
         self.up = nn.ModuleList(
             [nn.ConvTranspose2d(c4, c3, (2, 1), stride=(2, 1)), nn.ConvTranspose2d(c3, c2, 2, stride=2),
              nn.ConvTranspose2d(c2, c1, 2, stride=2)]
         )
-        self.merge = nn.ModuleList([wrap_block(2 * c3, c3), wrap_block(2 * c2, c2), wrap_block(2 * c1, c1)])
+        self.merge = nn.ModuleList([wrap_block(2 * c3, c3, padding=padding), wrap_block(2 * c2, c2, padding=padding),
+                                    wrap_block(2 * c1, c1, padding=padding)])
         self.head = nn.Conv2d(c1, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

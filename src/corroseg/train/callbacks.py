@@ -1,4 +1,4 @@
-"""Training callbacks: gradual unfreezing of a pretrained encoder, throughput."""
+"""Training callbacks: gradual unfreezing of a pretrained encoder, throughput, a CPU-time budget."""
 
 from __future__ import annotations
 
@@ -76,3 +76,27 @@ class Throughput(L.Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self.seconds, self.patches = state["seconds"], state["patches"]
+
+
+class CpuTimeBudget(L.Callback):
+    """Stop training once this process has used ``seconds`` of CPU time (all its threads).
+
+    Lightning's ``max_time`` counts wall-clock time, which other load on a shared
+    machine steals; CPU time counts the work this run itself did, so runs side by side
+    or beside other jobs get equal budgets. The stop is asked for after a training
+    step; Lightning then validates once more, so a run always ends with a checkpoint.
+    A resumed run gets a fresh budget.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = float(seconds)
+        self.spent = False
+        self._start = 0.0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._start = time.process_time()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if time.process_time() - self._start >= self.seconds:
+            self.spent = True
+            trainer.should_stop = True

@@ -40,7 +40,9 @@ class TrainConfig:
     Optimisation
         ``optimizer`` (adam, adamw), ``lr``, ``weight_decay``, ``scheduler`` (none or
         cosine over ``max_epochs``), ``batch_size`` (windows per step), ``max_epochs``,
-        ``max_time`` (seconds of training, None = no limit), ``patience`` (epochs
+        ``max_time`` (seconds of training, None = no limit), ``max_cpu_time`` (seconds of
+        this process's CPU time, all threads: a budget that other load on a shared machine
+        does not shrink; None = no limit), ``patience`` (epochs
         without a better validation metric before stopping, 0 = never).
     Data
         ``window`` = ``well`` (windows of ``window_rows`` rows across the whole
@@ -84,6 +86,7 @@ class TrainConfig:
     batch_size: int = 32
     max_epochs: int = 20
     max_time: float | None = None
+    max_cpu_time: float | None = None
     patience: int = 6
     window: str = "well"
     window_rows: int = 144
@@ -211,7 +214,7 @@ def _check_numbers(cfg: TrainConfig) -> None:
             raise CorrosegUserError(f"config {f.name}={value}: must be a finite number")
     if not SEED_RANGE[0] <= cfg.seed <= SEED_RANGE[1]:
         raise CorrosegUserError(f"config seed={cfg.seed}: must be in [0, 2**32 - 1]")
-    for name in ("threads", "windows_per_epoch", "max_time"):
+    for name in ("threads", "windows_per_epoch", "max_time", "max_cpu_time"):
         value = getattr(cfg, name)
         if value is not None and value <= 0:
             raise CorrosegUserError(f"config {name}={value}: must be > 0 (or null: not set)")

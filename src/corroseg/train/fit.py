@@ -33,7 +33,7 @@ from safetensors.torch import save_file
 
 from corroseg.atomic import atomic_path, remove_temps, write_json
 from corroseg.errors import CorrosegInputError, CorrosegUserError
-from corroseg.train.callbacks import GradualUnfreezing, Throughput
+from corroseg.train.callbacks import CpuTimeBudget, GradualUnfreezing, Throughput
 from corroseg.train.checkpointing import AtomicCheckpointIO, AtomicCSVLogger, RunCheckpoint
 from corroseg.data.scaling import PatchScaler
 from corroseg.train.config import CONFIG, DATA, METRICS, SCALER, WEIGHTS, TrainConfig, load_config, parse_override, save_config
@@ -57,7 +57,7 @@ def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-RESUMABLE_KEYS = ("max_epochs", "max_time", "accelerator", "devices", "strategy", "num_workers", "threads")
+RESUMABLE_KEYS = ("max_epochs", "max_time", "max_cpu_time", "accelerator", "devices", "strategy", "num_workers", "threads")
 """Config keys a resumed run may change; the others would change what the checkpoint means."""
 
 
@@ -73,6 +73,8 @@ def _trainer(cfg: TrainConfig, out: Path, progress: bool, resume: bool) -> tuple
         callbacks.append(EarlyStopping(monitor="val_iou", mode="max", patience=cfg.patience))
     if cfg.unfreeze_every:
         callbacks.append(GradualUnfreezing(cfg.unfreeze_every))
+    if cfg.max_cpu_time:
+        callbacks.append(CpuTimeBudget(cfg.max_cpu_time))
     if progress:
         callbacks.append(RichProgressBar(leave=True))
     # a resumed session logs beside the first one (CSVLogger would rewrite its file)
@@ -210,7 +212,7 @@ def fit(
             prepare_run_dir(out, resume=False, force=force)
             datamodule.scaler.save(out / SCALER)
         save_config(cfg, out / CONFIG)  # on resume: with the new max_epochs etc.
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     last = out / "checkpoints" / "last.ckpt"
     _fit_or_interrupt(trainer, module, datamodule, last if resume else None, out)
     if not trainer.is_global_zero:
@@ -222,6 +224,7 @@ def fit(
         save_file(weights, str(tmp), metadata={"model": cfg.model})
     write_json(out / DATA, datamodule.facts)
     metrics = summarize_training(out, trainer, throughput, time.perf_counter() - started)
+    metrics["cpu_seconds_this_session"] = round(time.process_time() - cpu_started, 2)
     write_json(out / METRICS, metrics)
     return out
 
@@ -284,6 +287,8 @@ def summarize_training(out: Path, trainer: L.Trainer, throughput: Throughput, wa
     stopped = "max_epochs"
     if any(isinstance(c, EarlyStopping) and c.stopped_epoch for c in trainer.callbacks):
         stopped = "early_stopping"
+    elif any(isinstance(c, CpuTimeBudget) and c.spent for c in trainer.callbacks):
+        stopped = "max_cpu_time"
     elif trainer.current_epoch < trainer.max_epochs and any(type(c).__name__ == "Timer" for c in trainer.callbacks):
         stopped = "max_time"
     return {

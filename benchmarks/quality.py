@@ -99,12 +99,17 @@ ENTRIES: list[Entry] = [
     Entry("dropout 0.1", "regularisation", "default", ("model_options.dropout=0.1",)),
     Entry("weight decay 0", "regularisation", "default", ("weight_decay=0",)),
     Entry("weight decay 1e-2", "regularisation", "default", ("weight_decay=1e-2",)),
+    Entry("attention gates", "first place", "default", ("model_options.attention=true",)),
+    Entry("CutMix (half the batches)", "first place", "default", ("cutmix=0.5",)),
+    Entry("attention gates + CutMix + 360 rows", "first place", "default",
+          ("model_options.attention=true", "cutmix=0.5", "window_rows=360")),
 ]
 DEFAULT = "default (WellNet)"
 SEEDS = [DEFAULT, "seed 1", "seed 2", "seed 3", "seed 4"]
 GROUP_TITLES = {
     "loss": "Loss", "window": "Training window height (rows)", "padding": "Azimuth padding",
     "transforms": "Transforms", "scaling": "Scaling", "regularisation": "Dropout and weight decay",
+    "first place": "Ideas of the challenge's first place (tall sections are the window table above)",
 }
 
 
@@ -442,7 +447,8 @@ def ablation_tables(results: dict) -> list[str]:
 
 def _default_of(group: str) -> str:
     return {"loss": "bce + iou", "window": "144", "padding": "circular", "transforms": "flips and roll",
-            "scaling": "global", "regularisation": "no dropout, weight decay 1e-4"}[group]
+            "scaling": "global", "regularisation": "no dropout, weight decay 1e-4",
+            "first place": "no attention gates, no CutMix, 144 rows"}[group]
 
 
 def inference_table(results: dict) -> list[str]:

@@ -78,3 +78,26 @@ def test_expand_is_the_papers_n_transforms():
     assert len(x2) == 9
     with pytest.raises(ValueError):
         expand(images, n_transforms=9)
+
+
+def test_cutmix_moves_image_mask_and_learnable_pixels_together():
+    import torch
+
+    from corroseg.train.module import cutmix
+
+    torch.manual_seed(3)
+    n = 6
+    # every pixel of window i holds i in image, mask parity and learn parity: the source is readable
+    image = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 1, 144, 36).clone()
+    batch = {"image": image, "mask": (image % 2 == 1).float(), "learn": image < 3, "other": "kept"}
+    mixed = cutmix(batch)
+    source = mixed["image"]
+    assert (source != image).any()  # some box came from another window
+    assert torch.equal(mixed["mask"], (source % 2 == 1).float())
+    assert torch.equal(mixed["learn"], source < 3)
+    assert mixed["other"] == "kept" and torch.equal(batch["image"], image)  # the input batch is unchanged
+    changed = (source != image)[:, 0]
+    rows, cols = changed.any(dim=2), changed.any(dim=1)
+    for i in range(n):  # one box, the same for every window
+        if changed[i].any():
+            assert changed[i].sum() == rows[i].sum() * cols[i].sum()

@@ -676,6 +676,8 @@ def test_bad_config_file_fails_before_training(work, case):
     (["--folds", "abc"], "--folds"), (["--folds", "1"], "--folds 1"), (["seed=-1"], "seed=-1"),
     (["threads=-2"], "threads=-2"), (["lr=[/]"], "lr=['/']"), (["[/]=1"], "'[/]'"), (["lr"], "key=value"),
     (["max_time=0"], "max_time=0"), (["windows_per_epoch=0"], "windows_per_epoch=0"),
+    (["max_cpu_time=-1"], "max_cpu_time=-1"), (["cutmix=1.5"], "cutmix=1.5"),
+    (["model_options.padding=reflect"], "padding"),
 ])
 def test_bad_training_options_fail_before_any_output(work, args, needle):
     refused(cli("train", work, "--out", work / "run", *args), needle, outputs=(work / "run",))

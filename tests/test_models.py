@@ -204,3 +204,15 @@ def test_wellnet_padding_circular_sees_the_seam_and_zeros_does_not():
         assert torch.allclose(rolled, expected, atol=1e-5) == equivariant, padding
     with pytest.raises(CorrosegUserError, match="padding"):
         create("wellnet", padding="reflect")
+
+
+def test_wellnet_attention_gates_train_and_keep_the_shape():
+    model = create("wellnet", attention=True)
+    assert sum(p.numel() for p in model.parameters()) > sum(p.numel() for p in create("wellnet").parameters())
+    x = torch.randn(2, 1, 150, 36)
+    out = model(x)
+    assert out.shape == x.shape
+    out.mean().backward()
+    assert all(g.theta.weight.grad is not None for g in model.gates)
+    with pytest.raises(CorrosegUserError, match="attention"):
+        create("wellnet", attention="yes")

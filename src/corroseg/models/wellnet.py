@@ -41,6 +41,24 @@ def wrap_block(in_channels: int, out_channels: int, dropout: float = 0.0, paddin
     return nn.Sequential(*layers)
 
 
+class AttentionGate(nn.Module):
+    """Additive attention gate (Oktay et al. 2018) on a skip, gated by the upsampled deeper features.
+
+    ``skip * sigmoid(psi(relu(theta(skip) + phi(gate))))``: one weight in [0, 1] per pixel,
+    so the decoder can ignore joint texture the deeper level has recognised as such.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        inner = max(channels // 2, 1)
+        self.theta = nn.Conv2d(channels, inner, 1, bias=False)
+        self.phi = nn.Conv2d(channels, inner, 1, bias=True)
+        self.psi = nn.Conv2d(inner, 1, 1, bias=True)
+
+    def forward(self, skip: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        return skip * torch.sigmoid(self.psi(F.relu(self.theta(skip) + self.phi(gate))))
+
+
 @register("wellnet")
 class WellNet(nn.Module):
     """Small circular U-Net for whole-well windows (our default); returns logits.
@@ -68,13 +86,16 @@ class WellNet(nn.Module):
         ``Dropout2d`` inside the two deepest blocks.
     padding : {"circular", "zeros"}
         Along azimuth: ``circular`` (the ring it is) or ``zeros`` (an ablation).
+    attention : bool
+        Attention gates on the three skips (the challenge's first place used them).
     """
 
     accepts_taller_inputs = True
     row_multiple = 8
     """Heights are padded to a multiple of this inside (an ONNX export pads in front instead)."""
 
-    def __init__(self, channels: tuple[int, ...] = (8, 16, 32, 64), dropout: float = 0.0, padding: str = "circular"):
+    def __init__(self, channels: tuple[int, ...] = (8, 16, 32, 64), dropout: float = 0.0, padding: str = "circular",
+                 attention: bool = False):
         super().__init__()
         channels = checked_channels("wellnet", "channels", channels, count=4)
         dropout = checked_rates("wellnet", "dropout", [dropout], count=1)[0]
@@ -92,6 +113,9 @@ class WellNet(nn.Module):
         self.merge = nn.ModuleList([wrap_block(2 * c3, c3, padding=padding), wrap_block(2 * c2, c2, padding=padding),
                                     wrap_block(2 * c1, c1, padding=padding)])
         self.head = nn.Conv2d(c1, 1, 1)
+        if not isinstance(attention, bool):
+            raise CorrosegUserError(f"wellnet: attention must be true or false, got {attention!r}")
+        self.gates = nn.ModuleList([AttentionGate(c) for c in (c3, c2, c1)]) if attention else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows, width = x.shape[-2:]
@@ -106,6 +130,9 @@ class WellNet(nn.Module):
             skips.append(x)
             x = F.max_pool2d(x, pool)
         x = self.bottom(x)
-        for up, merge, skip in zip(self.up, self.merge, reversed(skips)):
-            x = merge(torch.cat([up(x), skip], dim=1))
+        for level, (up, merge, skip) in enumerate(zip(self.up, self.merge, reversed(skips))):
+            x = up(x)
+            if self.gates is not None:
+                skip = self.gates[level](skip, x)
+            x = merge(torch.cat([x, skip], dim=1))
         return self.head(x)[..., :rows, :]

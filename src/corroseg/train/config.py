@@ -48,7 +48,9 @@ class TrainConfig:
         ``window`` = ``well`` (windows of ``window_rows`` rows across the whole
         circumference, cut anywhere in a whole well) or ``patch`` (the challenge's 36x36
         patches); ``windows_per_epoch`` (None: enough to cover the training pixels
-        once); random ``flips`` and azimuth ``roll``; ``expansion``, the paper's
+        once); random ``flips`` and azimuth ``roll``; ``cutmix``, the probability that a
+        training batch gets CutMix (a random box of each window, image, mask and
+        learnable pixels alike, taken from another window of the batch); ``expansion``, the paper's
         deterministic copies of every patch; ``scaler`` (global, per_pixel, per_patch);
         ``labels`` (auto, wells, patches: learn from physical whole-well masks or from
         challenge-format labels, whose corrupted patches stay out of the loss);
@@ -93,6 +95,7 @@ class TrainConfig:
     windows_per_epoch: int | None = None
     flips: bool = True
     roll: bool = True
+    cutmix: float = 0.0
     expansion: tuple = ("none",)
     scaler: str = "global"
     labels: str = "auto"
@@ -161,6 +164,8 @@ class TrainConfig:
             raise CorrosegUserError(f"config val_fraction={self.val_fraction}: must be in (0, 1)")
         if not 0.0 <= self.max_corrupted_fraction <= 1.0:
             raise CorrosegUserError("config max_corrupted_fraction must be in [0, 1]")
+        if not 0.0 <= self.cutmix <= 1.0:
+            raise CorrosegUserError(f"config cutmix={self.cutmix}: a probability, in [0, 1]")
         if self.exclude_wells != "auto" and not isinstance(self.exclude_wells, tuple):
             raise CorrosegUserError("config exclude_wells: 'auto' or a list of well numbers")
         for name in ("patience", "unfreeze_every", "num_workers"):

@@ -32,6 +32,27 @@ def window_patch_iou(probability: np.ndarray, truth: np.ndarray, corrupted: np.n
     return per_patch_iou(pred, true), true.reshape(len(true), -1).any(axis=1)
 
 
+def cutmix(batch: dict, low: float = 0.25, high: float = 0.75) -> dict:
+    """CutMix for segmentation: each window gets a random box of another window of the batch.
+
+    The box spans a fraction in ``[low, high]`` of the rows and of the columns; image,
+    mask and learnable pixels move together, so labels stay exact. Draws from torch's
+    global generator (seeded by the run's seed).
+    """
+    n, _, rows, cols = batch["image"].shape
+    other = torch.randperm(n)
+    height = int(rows * (low + (high - low) * torch.rand(()).item()))
+    width = int(cols * (low + (high - low) * torch.rand(()).item()))
+    top = int(torch.randint(0, rows - height + 1, ()).item())
+    left = int(torch.randint(0, cols - width + 1, ()).item())
+    mixed = dict(batch)
+    for key in ("image", "mask", "learn"):
+        value = batch[key].clone()
+        value[..., top:top + height, left:left + width] = batch[key][other][..., top:top + height, left:left + width]
+        mixed[key] = value
+    return mixed
+
+
 class SegModule(L.LightningModule):
     """Holds the model (built from the registry), the loss and the optimiser.
 
@@ -58,6 +79,8 @@ class SegModule(L.LightningModule):
         return self.model(x)
 
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
+        if self.cfg.cutmix and len(batch["image"]) > 1 and torch.rand(()) < self.cfg.cutmix:
+            batch = cutmix(batch)
         logits = self(batch["image"])
         loss = self.loss(logits.float(), batch["mask"], batch["learn"])
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(logits))

@@ -74,7 +74,7 @@ ENTRIES: list[Entry] = [
           note="scaled down 16x in channels (width 4, not 64) and batch 32: at full size one "
                            "batch of 128 patches costs 52 TFLOP and 576x576 maps of 64+ channels"),
     Entry("XSCat-UNet", PAPER, "paper", ("model=xscat_unet",), quick=True),
-    Entry("CorroSeg add", PAPER, "paper", ("model_options.skip=add",), quick=True),
+    Entry("CorroSeg add", PAPER, "paper", ("model_options.skip=add",)),
     Entry("CorroSeg cat", PAPER, "paper", (), quick=True),
     Entry("default (WellNet)", PAPER, "default", (), tta=True, quick=True),
     Entry("seed 1", "seeds", "default", ("seed=1",), tta=True, quick=True),

@@ -441,7 +441,7 @@ def ablation_tables(results: dict) -> list[str]:
             mine, theirs = walker(r["test"]), walker(base["test"]) if base else None
             delta = mine["iou_nonempty"] - theirs["iou_nonempty"] if mine and theirs else float("nan")
             lines.append(f"| {name} | {r['epochs_done']:.2f} | {figures(r['test']['threshold 0.5'])} | "
-                         f"{figures(mine)} | {delta:+.4f} |")
+                         f"{figures(mine)} | {'n/a' if np.isnan(delta) else f'{delta:+.4f}'} |")
     return lines
 
 

@@ -184,7 +184,8 @@ def test_ctrl_c_stops_predict_cleanly(tiny_run, tmp_path):
     rows = 5_000
     wells = tmp_path / "wells"
     rng = np.random.default_rng(0)
-    for k in range(6):
+    count = 30  # far more than a loaded machine can finish between our first look and the signal
+    for k in range(count):
         save_well(wells / f"well_{k}.npz", Well(0.01 * rng.standard_normal((rows, 36)).astype(np.float32)))
     out = tmp_path / "preds"
     process = corroseg("predict", tiny_run, wells, "--out", out, cwd=tmp_path)
@@ -192,7 +193,7 @@ def test_ctrl_c_stops_predict_cleanly(tiny_run, tmp_path):
     _interrupted(process, tmp_path)
     assert temp_files(out) == []
     done = finished(out)
-    assert 1 <= len(done) < 6  # stopped part-way ...
+    assert 1 <= len(done) < count  # stopped part-way ...
     for npz in done:  # ... with every written well whole: its .npz readable and its .png beside it
         assert np.load(npz)["mask"].shape == (rows, 36)
         assert npz.with_suffix(".png").is_file()

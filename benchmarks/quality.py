@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -225,8 +226,8 @@ class RobustThreshold:
         pad = (-rows) % self.block
         values = np.pad(np.where(valid, filled, np.nan), ((0, pad), (0, 0)), constant_values=np.nan)
         blocks = values.reshape(-1, self.block * width)
-        with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
-            __import__("warnings").simplefilter("ignore", RuntimeWarning)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks: no reading at all
             median = np.nanmedian(blocks, axis=1, keepdims=True)
             spread = 1.4826 * np.nanmedian(np.abs(blocks - median), axis=1, keepdims=True) + 1e-6
             flagged = ((blocks - median) / spread < -self.k).astype(np.float32)
@@ -234,21 +235,26 @@ class RobustThreshold:
         return np.where(valid, flagged, np.nan).astype(np.float32)
 
 
-def robust_threshold_reference(data: Path, real: Path | None, ks=(2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)) -> dict:
-    """Choose ``k`` on the training wells, then score it on the test wells and false-alarm wells."""
+def robust_predictor(k: float):
+    """A :class:`RobustThreshold` that is also a corroseg ``WellPredictor`` (patches, masks, walker hooks)."""
     from corroseg.infer.bundle import WellPredictor
 
     class Reference(RobustThreshold, WellPredictor):
         pass
 
+    return Reference(k)
+
+
+def robust_threshold_reference(data: Path, real: Path | None, ks=(2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)) -> dict:
+    """Choose ``k`` on the training wells, then score it on the test wells and false-alarm wells."""
     train_cases = Cases(data, None, "train")
     choice = {}
     for k in ks:
-        predictor = Reference(k)
+        predictor = robust_predictor(k)
         probability, fa, _ = predict_cases(predictor, train_cases)
         choice[k] = score_probabilities(predictor, train_cases, probability, fa, {"k": (0.5, None)})["k"]["iou"]
     best = max(choice, key=choice.get)
-    predictor = Reference(best)
+    predictor = robust_predictor(best)
     cases = Cases(data, real)
     probability, fa, seconds = predict_cases(predictor, cases)
     scores = score_probabilities(predictor, cases, probability, fa, {"threshold 0.5": (0.5, None)})
@@ -307,12 +313,7 @@ def strips(out: Path, real: Path, results: dict, names: list[str], rows: int = 5
                   for n in models}
     k = results.get("_robust", {}).get("k")
     if k is not None:
-        from corroseg.infer.bundle import WellPredictor
-
-        class Reference(RobustThreshold, WellPredictor):
-            pass
-
-        predictors[f"robust threshold (k={k:g})"] = Reference(k)
+        predictors[f"robust threshold (k={k:g})"] = robust_predictor(k)
     written = []
     for split, well in GROOVE_WELLS:
         images = read_images(real, split)

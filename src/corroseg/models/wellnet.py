@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -103,15 +105,14 @@ class WellNet(nn.Module):
             raise CorrosegUserError(f"wellnet: padding must be one of {', '.join(PADDINGS)}, got {padding!r}")
         c1, c2, c3, c4 = channels
         self.pools = [(2, 2), (2, 2), (2, 1)]
-        self.down = nn.ModuleList([wrap_block(1, c1, padding=padding), wrap_block(c1, c2, padding=padding),
-                                   wrap_block(c2, c3, dropout, padding)])
-        self.bottom = wrap_block(c3, c4, dropout, padding)
+        block = functools.partial(wrap_block, padding=padding)
+        self.down = nn.ModuleList([block(1, c1), block(c1, c2), block(c2, c3, dropout)])
+        self.bottom = block(c3, c4, dropout)
         self.up = nn.ModuleList(
             [nn.ConvTranspose2d(c4, c3, (2, 1), stride=(2, 1)), nn.ConvTranspose2d(c3, c2, 2, stride=2),
              nn.ConvTranspose2d(c2, c1, 2, stride=2)]
         )
-        self.merge = nn.ModuleList([wrap_block(2 * c3, c3, padding=padding), wrap_block(2 * c2, c2, padding=padding),
-                                    wrap_block(2 * c1, c1, padding=padding)])
+        self.merge = nn.ModuleList([block(2 * c3, c3), block(2 * c2, c2), block(2 * c1, c1)])
         self.head = nn.Conv2d(c1, 1, 1)
         if not isinstance(attention, bool):
             raise CorrosegUserError(f"wellnet: attention must be true or false, got {attention!r}")

@@ -78,16 +78,29 @@ def test_two_sample_tests_separate_fakes_and_not_twins(protocol):
     assert cnn_two_sample(same, y, groups, epochs=8, protocol=protocol) < 0.7
 
 
+def test_deep_critic_separates_fakes_and_not_twins():
+    rng = np.random.default_rng(2)
+    real, twin = _textured(rng, 300), _textured(rng, 300)
+    fake = rng.normal(0, 0.015, (300, 36, 36)).astype(np.float32)
+    groups = np.r_[np.repeat(np.arange(3) + 10_000, 100), np.repeat(np.arange(3), 100)]
+    y = np.r_[np.zeros(300), np.ones(300)]
+    assert cnn_two_sample(np.concatenate([fake, real]), y, groups, epochs=4, critic="deep") > 0.9
+    assert cnn_two_sample(np.concatenate([twin, real]), y, groups, epochs=4, critic="deep") < 0.7
+
+
 def test_realism_cli_json(tmp_path):
     a = write_dataset(tmp_path / "a", seed=1, preset="tiny")
     b = write_dataset(tmp_path / "b", seed=2, preset="tiny")
     result = CliRunner().invoke(app, ["realism", str(a), str(b), "--json", "--max-patches", "150",
-                                      "--exclude-real", "", "--plots", str(tmp_path / "plots")])
+                                      "--exclude-real", "", "--plots", str(tmp_path / "plots"),
+                                      "--deep-patches", "80"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["statistics_compared"] == len(report["statistics"]) >= 15
     for test in report["two_sample_tests"].values():
         assert 0.0 <= test["logistic_accuracy"] <= 1.0 and 0.0 <= test["cnn_accuracy"] <= 1.0
+    assert 0.0 <= report["two_sample_tests"]["patches"]["deep_cnn_accuracy"] <= 1.0
+    assert "deep_cnn_accuracy" not in report["two_sample_tests"]["wells"]
     assert (tmp_path / "plots" / "statistics.png").stat().st_size > 10_000
     assert (tmp_path / "plots" / "wells.png").stat().st_size > 10_000
 
@@ -95,7 +108,7 @@ def test_realism_cli_json(tmp_path):
 @requires_real_data
 def test_default_preset_statistics_against_real_wells(tmp_path):
     """Regression guard for the figures in docs/realism.md (medians, no classifier)."""
-    synthetic = load_sample(write_dataset(tmp_path / "d", seed=0, preset="default"), "synthetic")
+    synthetic = load_sample(write_dataset(tmp_path / "d", seed=0, preset="default", real=REAL_DATA), "synthetic")
     real = load_sample(REAL_DATA, "real", exclude=FALSE_ALARM_WELLS)
     assert 9 not in real.wells and 10 not in real.wells
     rows = {r["statistic"]: r for r in compare_statistics(synthetic, real)}

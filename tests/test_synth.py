@@ -124,12 +124,12 @@ def test_fault_placement_matches_what_is_reported():
 
 
 def test_kinds_follow_the_preset_proportions():
-    kinds = well_kinds(np.random.default_rng(0), 15, PRESETS["default"].kind_weights)
+    kinds = well_kinds(np.random.default_rng(0), 15, PRESETS["parametric"].kind_weights)
     assert len(kinds) == 15 and kinds.count("none") == 2 and kinds.count("vertical") == 4
 
 
-def test_default_preset_statistics():
-    wells = generate_split(0, PRESETS["default"], "train")
+def test_parametric_preset_statistics():
+    wells = generate_split(0, PRESETS["parametric"], "train")
     masks = np.concatenate([w.well.mask_patches() for w in wells])
     images = np.concatenate([w.well.patches() for w in wells])
     corroded = masks.reshape(len(masks), -1).any(axis=1).mean()
@@ -141,10 +141,20 @@ def test_default_preset_statistics():
     assert 0.010 <= np.median(clean.reshape(len(clean), -1).std(axis=1)) <= 0.023
     assert {w.well.width for w in wells} == {36, 72}
     assert any(not w.well.mask.any() for w in wells)  # some wells defect-free
-    test = generate_split(0, PRESETS["default"], "test")
+    test = generate_split(0, PRESETS["parametric"], "test")
     test_images = np.concatenate([w.well.patches() for w in test])
     touched = corrupted_pixels(test_images).reshape(len(test_images), -1).any(axis=1).mean()
     assert 0.04 <= touched <= 0.1  # real x_test: 7%
+
+
+def test_default_preset_needs_real_textures(tmp_path):
+    from corroseg.errors import CorrosegInputError
+
+    with pytest.raises(CorrosegInputError, match="real textures"):
+        write_dataset(tmp_path / "d", seed=0, preset="default", real=tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="texture bank"):
+        generate_split(0, PRESETS["default"], "train")
+    assert not (tmp_path / "d").exists()
 
 
 def test_synth_cli_refuses_to_overwrite(tmp_path):

@@ -245,15 +245,22 @@ def synth(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same dataset.")] = 0,
     wells: Annotated[Optional[int], typer.Option(help="Train wells (default: the preset's).")] = None,
     test_wells: Annotated[Optional[int], typer.Option(help="Test wells (default: the preset's).")] = None,
-    preset: Annotated[str, typer.Option(help="default (challenge-sized), small or tiny.")] = "default",
+    preset: Annotated[str, typer.Option(
+        help="default (challenge-sized, real textures), parametric (the default before issue 10), small or tiny.")
+    ] = "default",
     overwrite: Annotated[bool, typer.Option("--force", "--overwrite",
                                             help="Replace OUT if it exists (a corroseg synthetic dataset only).")] = False,
+    texture: Annotated[Optional[str], typer.Option(
+        help="Joint textures: real (from the real wells in --real, corrosion painted out) or parametric "
+             "(default: the preset's).")] = None,
+    real: Annotated[Path, typer.Option(help="Real challenge data, the source of real textures.")] = Path(
+        "../shared/data/challenge"),
 ):
     """Write a synthetic dataset in the challenge format, with exact masks and whole wells."""
     from corroseg.synth.generator import write_dataset
 
     write_dataset(out, seed=seed, preset=preset, train_wells=wells, test_wells=test_wells,
-                  overwrite=overwrite, progress=True)
+                  overwrite=overwrite, progress=True, real=real, texture=texture)
     inspect(out, as_json=False, width=None)
 
 
@@ -280,6 +287,8 @@ def realism(
     synthetic_wells: Annotated[Optional[str], typer.Option(help="Only these wells of SYNTHETIC.")] = None,
     protocol: Annotated[str, typer.Option(help="patches, wells or both (see docs/realism.md).")] = "both",
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing plots.")] = False,
+    deep_patches: Annotated[int, typer.Option(
+        help="Also train the deep critic on up to this many clean patches a side (0: skip; minutes).")] = 0,
 ):
     """Compare a synthetic dataset with real images: statistics and two-sample tests."""
     from corroseg.synth.realism import PROTOCOLS, load_sample
@@ -300,7 +309,8 @@ def realism(
         real_sample = load_sample(real, "real", wells=chosen_real, exclude=excluded)
     with err_console.status("training the two-sample classifiers"):
         try:
-            result = judge(synthetic_sample, real_sample, max_patches=max_patches, seed=seed, protocols=protocols)
+            result = judge(synthetic_sample, real_sample, max_patches=max_patches, seed=seed, protocols=protocols,
+                           deep_patches=deep_patches)
         except ValueError as exc:
             raise CorrosegInputError(synthetic, str(exc)) from None
     if plots is not None:
@@ -324,6 +334,9 @@ def realism(
         console.print(f"two-sample accuracy ({name} protocol, {result['patches_per_side']} patches a side): "
                       f"logistic {test['logistic_accuracy']:.3f}, CNN {test['cnn_accuracy']:.3f} "
                       f"(0.5 = indistinguishable, target <= {result['targets']['accuracy_at_most']})")
+        if "deep_cnn_accuracy" in test:
+            console.print(f"  deep critic ({test['deep_patches_per_side']} patches a side): "
+                          f"{test['deep_cnn_accuracy']:.3f}")
     verdict = "[green]meets[/]" if result["meets_targets"] else "[red]does not meet[/]"
     console.print(f"{verdict} the realism targets "
                   f"({result['statistics_within_tolerance']}/{result['statistics_compared']} statistics within 25%)")

@@ -18,7 +18,7 @@ from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import evaluate, false_alarms
 from corroseg.report.html import describe_predictor, write_report
 from corroseg.report.predictions import predict_one_well
-from corroseg.synth.generator import write_dataset
+from corroseg.synth.generator import PRESETS, write_dataset
 from corroseg.train.config import load_config
 from corroseg.atomic import write_json
 from corroseg.errors import CorrosegInputError
@@ -69,7 +69,13 @@ def run_demo(
         timings[name] = round(time.perf_counter() - t0, 1)
 
     t0 = time.perf_counter()
-    synthetic = write_dataset(out / "synthetic", seed=seed, preset=preset, overwrite=True, progress=True)
+    has_real = real is not None and (Path(real) / "x_train").is_dir()
+    textures = has_real and (Path(real) / "x_test").is_dir()
+    if preset in PRESETS and PRESETS[preset].texture == "real" and not textures:
+        say(f"{real} has no real x_train/ and x_test/: synthesising parametric wells instead of real-texture ones")
+        preset = "parametric"
+    synthetic = write_dataset(out / "synthetic", seed=seed, preset=preset, overwrite=True, progress=True,
+                              real=real if textures else None)
     step("synthesise", t0)
 
     t0 = time.perf_counter()
@@ -111,7 +117,6 @@ def run_demo(
         say(f"{real} has no x_train/: skipping the real wells")
     step("predict", t0)
     t0 = time.perf_counter()
-    has_real = real is not None and (real / "x_train").is_dir()
     say("writing the HTML report")
     summary["report"] = str(write_report(run, data=synthetic, real=real if has_real else None, predictor=predictor))
     step("report", t0)

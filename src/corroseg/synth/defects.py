@@ -25,6 +25,21 @@ LABEL_FRACTION = 0.5
 WELL_KINDS = ("vertical", "vertical_discontinuous", "diagonal", "vertical_and_diagonal", "pitting", "none")
 
 
+@dataclass(frozen=True)
+class DefectStyle:
+    """How many grooves a well's circumference holds, how wide and how deep.
+
+    ``grooves_per_half``: choices for the number of grooves per 36 px of
+    circumference; ``groove_width``: range of widths at half depth (px);
+    ``groove_depth``: median of the log-normal typical depth (in), also used by
+    pits and localized loss.
+    """
+
+    grooves_per_half: tuple[int, ...] = (1, 1, 2)
+    groove_width: tuple[float, float] = (1.8, 4.2)
+    groove_depth: float = 0.034
+
+
 @dataclass
 class DefectMap:
     """Loss and mask of a whole well, filled defect by defect."""
@@ -148,19 +163,20 @@ def localized(defects: DefectMap, rng: np.random.Generator, row: int, column: fl
                 {"type": "localized", "row": int(row), "column": float(column), "depth": float(depth), "size": float(size)})
 
 
-def groove_depth(rng: np.random.Generator) -> float:
-    """Typical groove depth (in): log-normal around 0.034."""
-    return float(np.clip(rng.lognormal(np.log(0.034), 0.4), 0.015, 0.3))
+def groove_depth(rng: np.random.Generator, median: float = 0.034) -> float:
+    """Typical groove depth (in): log-normal around ``median``."""
+    return float(np.clip(rng.lognormal(np.log(median), 0.4), 0.015, 0.3))
 
 
-def plant_defects(rng: np.random.Generator, rows: int, width: int, kind: str) -> DefectMap:
-    """Defects of a well of the given kind (one of ``WELL_KINDS``)."""
+def plant_defects(rng: np.random.Generator, rows: int, width: int, kind: str,
+                  style: DefectStyle = DefectStyle()) -> DefectMap:
+    """Defects of a well of the given kind (one of ``WELL_KINDS``) in the given style."""
     if kind not in WELL_KINDS:
         raise ValueError(f"kind must be one of {WELL_KINDS}")
     defects = DefectMap(rows, width)
     if kind in ("vertical", "vertical_discontinuous", "diagonal", "vertical_and_diagonal"):
         for half in range(max(1, width // 36)):
-            for _ in range(int(rng.choice([1, 1, 2]))):
+            for _ in range(int(rng.choice(list(style.grooves_per_half)))):
                 slope = {
                     "vertical": "vertical",
                     "vertical_discontinuous": "vertical",
@@ -170,15 +186,16 @@ def plant_defects(rng: np.random.Generator, rows: int, width: int, kind: str) ->
                 start = int(rng.integers(0, max(1, rows // 10))) if rng.random() < 0.85 else int(rng.integers(0, rows // 2))
                 stop = rows - int(rng.integers(0, max(1, rows // 10)))
                 groove(defects, rng, column=half * 36 + rng.uniform(2, 34), start=start, stop=stop,
-                       depth=groove_depth(rng), width_px=rng.uniform(1.8, 4.2), slope=slope,
+                       depth=groove_depth(rng, style.groove_depth), width_px=rng.uniform(*style.groove_width),
+                       slope=slope,
                        interrupted=kind == "vertical_discontinuous" or rng.random() < 0.15)
     if kind != "none":
         n_pits = rng.poisson(rows / 36 * (0.6 if kind == "pitting" else 0.05))
         for _ in range(n_pits):
-            pit(defects, rng, int(rng.integers(0, rows)), rng.uniform(0, width), depth=groove_depth(rng),
+            pit(defects, rng, int(rng.integers(0, rows)), rng.uniform(0, width), depth=groove_depth(rng, style.groove_depth),
                 radius=rng.uniform(1.0, 3.0))
         n_local = rng.poisson(rows / 36 * (0.15 if kind == "pitting" else 0.01))
         for _ in range(n_local):
             localized(defects, rng, int(rng.integers(0, rows)), rng.uniform(0, width),
-                      depth=groove_depth(rng) * 0.8, size=rng.uniform(4, 12))
+                      depth=groove_depth(rng, style.groove_depth) * 0.8, size=rng.uniform(4, 12))
     return defects

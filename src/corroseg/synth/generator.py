@@ -27,8 +27,9 @@ from corroseg.data.names import format_name
 from corroseg.data.wells import Well, cut, save_well
 from corroseg.errors import CorrosegInputError
 from corroseg.synth.backgrounds import collar, joint_texture, sensor_noise, streaks
-from corroseg.synth.defects import WELL_KINDS, plant_defects
+from corroseg.synth.defects import WELL_KINDS, DefectStyle, plant_defects
 from corroseg.synth.faults import add_faults
+from corroseg.synth.textures import TextureBank, build_bank, draw_casing
 
 
 @dataclass(frozen=True)
@@ -56,14 +57,27 @@ class Preset:
     train_fault_rate: float = 0.035
     test_fault_rate: float = 0.07
     minus_999_share: float = 0.3
+    texture: str = "parametric"  # or "real": joints from a texture bank of real wells
+    grooves_per_half: tuple[int, ...] = (1, 1, 2)
+    groove_width: tuple[float, float] = (1.8, 4.2)
+    groove_depth: float = 0.034
+
+    def defect_style(self) -> DefectStyle:
+        return DefectStyle(tuple(self.grooves_per_half), tuple(self.groove_width), self.groove_depth)
 
 
 PRESETS = {
-    "default": Preset("default", train_wells=15, test_wells=5, rows=(1_500, 60_000)),
+    # real joint textures, more and slightly deeper grooves (issue 10; docs/realism.md)
+    "default": Preset("default", train_wells=15, test_wells=5, rows=(1_500, 60_000), texture="real",
+                      grooves_per_half=(1, 2, 3), groove_width=(1.8, 4.0), groove_depth=0.038),
+    # the default until 2026-11-27, with which docs/benchmarks.md was measured
+    "parametric": Preset("parametric", train_wells=15, test_wells=5, rows=(1_500, 60_000)),
     "small": Preset("small", train_wells=8, test_wells=3, rows=(720, 3_600)),
     "tiny": Preset("tiny", train_wells=4, test_wells=2, rows=(216, 432)),
 }
 
+
+TEXTURES = ("parametric", "real")
 
 LABEL_RULE = "label files: empty mask on every patch with a corrupted pixel; wells: physical mask and valid pixels"
 """How labels of corrupted patches are written (recorded in ``synth.json``)."""
@@ -79,6 +93,7 @@ class SynthWell:
     loss: np.ndarray | None = None  # metal loss (in) of every pixel, before re-centring
     collars: list[int] = field(default_factory=list)
     defects: list[dict] = field(default_factory=list)
+    source: int | None = None  # real well whose joints it took (texture bank), if any
 
 
 def joint_length(rng: np.random.Generator, typical: float) -> int:
@@ -117,6 +132,8 @@ def generate_well(
     kind: str | None = None,
     fault_rate: float | None = None,
     placeholder: float = -999.25,
+    bank: TextureBank | None = None,
+    source: int | None = None,
 ) -> SynthWell:
     """One well: joints and collars, defects, sensor noise, row re-centring, faults.
 
@@ -125,16 +142,22 @@ def generate_well(
     even harmonics, and their grooves repeat 36 px apart): the 36 px casing is
     tiled (streaks included), the second copy offset by 0-1 px, with independent
     white noise and a weak independent texture. ``rows`` is rounded down to a multiple of 36.
+
+    With a texture ``bank``, the joints come from real well ``source`` of the bank
+    (its width wins), collars are drawn at the joints' seams, and the defects are
+    made over 36 px and tiled on 72 px wells as above.
     """
     rows = max(PATCH_SIZE, rows - rows % PATCH_SIZE)
     if width not in (36, 72):
         raise ValueError("width must be 36 or 72")
     kind = kind or str(rng.choice(WELL_KINDS, p=np.asarray(preset.kind_weights) / sum(preset.kind_weights)))
+    if bank is not None:
+        return _real_texture_well(rng, rows, bank, source, kind, preset, fault_rate, placeholder)
     level = rng.uniform(*preset.background_std)
     casing, collars = _casing(rng, rows, level, preset)
     noise_level = rng.uniform(*preset.noise_std)
     casing += streaks(rng, rows, PATCH_SIZE, noise_level)
-    defects = plant_defects(rng, rows, PATCH_SIZE, kind)
+    defects = plant_defects(rng, rows, PATCH_SIZE, kind, preset.defect_style())
     casing = casing - defects.loss
     loss, mask = defects.loss, defects.mask
     if width == 72:
@@ -150,6 +173,30 @@ def generate_well(
     if rng.random() < preset.held_rows_share:
         source = held_rows(rng, rows, rng.uniform(*preset.held_rows_rate))
         image, mask, loss = image[source], mask[source], loss[source]
+    rate = preset.train_fault_rate if fault_rate is None else fault_rate
+    touched = add_faults(rng, image, rate, placeholder=placeholder)
+    well = Well(image, mask.astype(np.uint8), depth_step=1.0, depth_unit="row")
+    return SynthWell(well, kind, touched, loss.astype(np.float32), collars, defects.defects)
+
+
+def _tile(a: np.ndarray, width: int) -> np.ndarray:
+    return np.concatenate([a] * (width // a.shape[1]), axis=1)
+
+
+def _real_texture_well(rng, rows, bank, source, kind, preset, fault_rate, placeholder) -> SynthWell:
+    width = bank.widths[source]
+    casing, starts = draw_casing(rng, bank, source, rows)
+    collars = []
+    for y in starts[1:]:
+        band = _tile(collar(rng, PATCH_SIZE), width)
+        casing[y : y + len(band)] += band[: rows - y]
+        collars.append(y)
+    defects = plant_defects(rng, rows, PATCH_SIZE, kind, preset.defect_style())
+    loss, mask = _tile(defects.loss, width), _tile(defects.mask, width)
+    image = recentre_rows(casing - loss).astype(np.float32)
+    if rng.random() < preset.held_rows_share:
+        held = held_rows(rng, rows, rng.uniform(*preset.held_rows_rate))
+        image, mask, loss = image[held], mask[held], loss[held]
     rate = preset.train_fault_rate if fault_rate is None else fault_rate
     touched = add_faults(rng, image, rate, placeholder=placeholder)
     well = Well(image, mask.astype(np.uint8), depth_step=1.0, depth_unit="row")
@@ -194,25 +241,58 @@ def well_kinds(rng: np.random.Generator, count: int, weights: tuple[float, ...])
     return [str(k) for k in rng.permutation(kinds)]
 
 
-def generate_split(seed: int, preset: Preset, split: str, progress: Progress | None = None) -> list[SynthWell]:
-    """All wells of a split; each well's stream depends only on (seed, split, well)."""
+def assign_sources(rng: np.random.Generator, bank: TextureBank, count: int) -> list[int]:
+    """Source well of each of ``count`` synthetic wells, shuffled.
+
+    Every source well once while there are enough wells (a real well left out
+    would be a texture the synthetic pool lacks), the rest drawn in proportion to
+    the source wells' patches.
+    """
+    weights = bank.well_weights()
+    if count < len(bank.wells):
+        chosen = rng.choice(bank.wells, count, replace=False, p=weights)
+    else:
+        chosen = np.r_[bank.wells, rng.choice(bank.wells, count - len(bank.wells), p=weights)]
+    return [int(w) for w in rng.permutation(chosen)]
+
+
+def generate_split(
+    seed: int, preset: Preset, split: str, progress: Progress | None = None, bank: TextureBank | None = None
+) -> list[SynthWell]:
+    """All wells of a split; each well's stream depends only on (seed, split, well).
+
+    With a texture ``bank`` every well takes the joints of one source well (see
+    :func:`assign_sources`) and that well's width; train wells also about its length.
+    """
+    if preset.texture == "real" and bank is None:
+        raise ValueError(f"preset {preset.name!r} takes real textures: pass a texture bank")
     count = preset.train_wells if split == "train" else preset.test_wells
     split_index = 0 if split == "train" else 1
     kinds = well_kinds(np.random.default_rng([seed, split_index]), count, preset.kind_weights)
     task = progress.add_task(f"synthesising {split} wells", total=count) if progress else None
+    sources = assign_sources(np.random.default_rng([seed, split_index, 1]), bank, count) if bank else None
     wells = []
     for index in range(count):
         rng = _well_rng(seed, split_index, index)
         rows = int(np.exp(rng.uniform(*np.log(preset.rows))))
         width = 72 if rng.random() < preset.width_72_share else 36
-        if width == 72:  # wide logs are the shorter ones in the real data
+        source = None if bank is None else sources[index]
+        if source is not None:
+            width = bank.widths[source]
+            if split == "train":  # about the source's length: the pool of wells looks like the real one
+                rows = int(np.clip(bank.rows(source) * rng.uniform(0.6, 1.0), *preset.rows))
+            # test wells keep the drawn length: the real test split is one long well and four short
+            # ones, too few corroded patches for a ruler
+        elif width == 72:  # wide logs are the shorter ones in the real data
             rows = int(rows * preset.rows_72_factor)
         if kinds[index] == "none":  # as real wells 9 and 10: short, defect-free logs
             rows = int(rows * preset.rows_defect_free_factor)
         placeholder = -999.0 if split == "train" and rng.random() < preset.minus_999_share else -999.25
         rate = preset.train_fault_rate if split == "train" else preset.test_fault_rate
-        synth = generate_well(rng, rows, width, preset, kind=kinds[index], fault_rate=rate, placeholder=placeholder)
+        synth = generate_well(rng, rows, width, preset, kind=kinds[index], fault_rate=rate, placeholder=placeholder,
+                              bank=bank, source=source)
         synth.well.name = f"synthetic {split} well {index + 1}"
+        synth.source = source
         wells.append(synth)
         if progress:
             progress.advance(task)
@@ -227,6 +307,8 @@ def write_dataset(
     test_wells: int | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    real: str | Path | None = None,
+    texture: str | None = None,
 ) -> Path:
     """Write a complete challenge-format dataset plus whole wells and a manifest.
 
@@ -234,6 +316,11 @@ def write_dataset(
     ``wells/{split}_well_{w}.npz`` and ``synth.json``. The folder appears only
     when complete. The label files empty every patch with a corrupted pixel, as the
     challenge's do; the wells keep the physical mask (see the module docstring).
+
+    ``texture`` overrides the preset's (``parametric`` or ``real``). Real textures
+    need ``real``, a real challenge dataset: train wells take the joints of its
+    x_train wells (never wells 9 and 10), test wells those of its x_test wells, so
+    the synthetic test split also meets casings the training never saw.
     """
     out = Path(out)
     if isinstance(preset, str):
@@ -244,16 +331,31 @@ def write_dataset(
         preset = Preset(**{**asdict(preset),
                            "train_wells": preset.train_wells if train_wells is None else train_wells,
                            "test_wells": preset.test_wells if test_wells is None else test_wells})
+    if texture is not None:
+        if texture not in TEXTURES:
+            raise CorrosegInputError(texture, f"unknown texture; choose from {', '.join(TEXTURES)}")
+        preset = Preset(**{**asdict(preset), "texture": texture})
+    if preset.texture == "real" and (real is None or not (Path(real) / "x_train").is_dir()
+                                     or not (Path(real) / "x_test").is_dir()):
+        raise CorrosegInputError(real if real is not None else preset.name,
+                                 "no real x_train/ and x_test/ there; real textures are built from the real wells "
+                                 "(pass --real DIR, e.g. ../shared/data/challenge, or --preset parametric)")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if not overwrite:
             raise CorrosegInputError(out, "already exists and is not empty; choose another folder or pass --force")
         if not (out / "synth.json").is_file():
             raise CorrosegInputError(out, "is not a corroseg synthetic dataset (no synth.json); refusing to replace it")
     manifest = {"seed": seed, "preset": asdict(preset), "label_rule": LABEL_RULE, "wells": {}}
+    banks = {}
+    if preset.texture == "real":
+        real = Path(real)
+        banks = {split: build_bank(real, split) for split in ("train", "test")}
+        manifest["textures"] = {split: {"source": bank.source, "painted_out_share": bank.suspect_share}
+                                for split, bank in banks.items()}
     with atomic_dir(out, replace=True) as staging:
         with Progress(disable=not progress, transient=False) as bar:
             for split in ("train", "test"):
-                wells = generate_split(seed, preset, split, bar)
+                wells = generate_split(seed, preset, split, bar, bank=banks.get(split))
                 _write_split(staging, split, wells, manifest)
         (staging / "synth.json").write_text(json.dumps(manifest, indent=1))
     return out
@@ -288,6 +390,7 @@ def _write_split(root: Path, split: str, wells: list[SynthWell], manifest: dict)
             "rows": int(synth.well.image.shape[0]),
             "width": synth.well.width,
             "kind": synth.kind,
+            "texture_source_well": synth.source,
             "patches": len(patches),
             "touched_patches": synth.touched_patches.tolist(),
             "collars": synth.collars,

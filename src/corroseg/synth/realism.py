@@ -233,6 +233,29 @@ class PatchCritic(nn.Module):
         return self.net(x).squeeze(1)
 
 
+class DeepPatchCritic(nn.Module):
+    """A stronger critic: three stages of two 3x3 conv + group-norm layers (16/32/64, twice
+    the small critic's depth), average and max pooling. A test only a weak critic passes
+    is a weak test."""
+
+    def __init__(self):
+        super().__init__()
+
+        def stage(cin: int, cout: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(4, cout), nn.ReLU(),
+                    nn.Conv2d(cout, cout, 3, padding=1), nn.GroupNorm(4, cout), nn.ReLU()]
+
+        self.features = nn.Sequential(*stage(1, 16), nn.MaxPool2d(2), *stage(16, 32), nn.MaxPool2d(2), *stage(32, 64))
+        self.head = nn.Linear(128, 1)
+
+    def forward(self, x):
+        f = self.features(x)
+        return self.head(torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)).squeeze(1)
+
+
+CRITICS = {"small": PatchCritic, "deep": DeepPatchCritic}
+
+
 def _critic_inputs(x: np.ndarray) -> torch.Tensor:
     # inches -> about unit scale; clip so collar spikes do not dominate
     return torch.from_numpy(np.clip(x / 0.02, -10, 10).astype(np.float32))[:, None]
@@ -246,16 +269,18 @@ def cnn_two_sample(
     epochs: int = 6,
     seed: int = 0,
     protocol: str = "patches",
+    critic: str = "small",
 ) -> float:
-    """Held-out balanced accuracy of :class:`PatchCritic` trained with flips as augmentation."""
+    """Held-out balanced accuracy of a critic (``small``: :class:`PatchCritic`, ``deep``:
+    :class:`DeepPatchCritic`) trained with flips as augmentation."""
     inputs, targets = _critic_inputs(x), torch.from_numpy(y.astype(np.float32))
     predicted = np.zeros_like(y)
     for fold, (train, test) in enumerate(_folds(y, groups, n_folds, protocol)):
         torch.manual_seed(seed + fold)
-        critic = PatchCritic()
-        optimiser = torch.optim.Adam(critic.parameters(), lr=2e-3)
+        model = CRITICS[critic]()
+        optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
         generator = torch.Generator().manual_seed(seed + fold)
-        critic.train()
+        model.train()
         for _ in range(epochs):
             order = torch.from_numpy(train)[torch.randperm(len(train), generator=generator)]
             for batch in order.split(128):
@@ -267,13 +292,13 @@ def cnn_two_sample(
                 yb = targets[batch]
                 # weigh the classes equally whatever their share in this fold
                 weight = torch.where(yb > 0, 0.5 / yb.mean().clamp_min(1e-3), 0.5 / (1 - yb.mean()).clamp_min(1e-3))
-                loss = nn.functional.binary_cross_entropy_with_logits(critic(xb), yb, weight=weight)
+                loss = nn.functional.binary_cross_entropy_with_logits(model(xb), yb, weight=weight)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
-        critic.eval()
+        model.eval()
         with torch.no_grad():
-            logits = torch.cat([critic(inputs[b]) for b in torch.from_numpy(test).split(1024)])
+            logits = torch.cat([model(inputs[b]) for b in torch.from_numpy(test).split(1024)])
         predicted[test] = (logits > 0).numpy()
     return float(balanced_accuracy_score(y, predicted))
 
@@ -285,11 +310,15 @@ def realism(
     seed: int = 0,
     cnn_epochs: int = 6,
     protocols: tuple[str, ...] = PROTOCOLS,
+    deep_patches: int | None = None,
+    deep_epochs: int = 6,
 ) -> dict:
     """Statistics, both two-sample accuracies under each protocol, and the verdict.
 
     The targets are judged on the ``patches`` protocol, the one they were
-    calibrated with.
+    calibrated with. With ``deep_patches``, the deep critic is also trained on the
+    ``patches`` protocol, on up to that many patches a side and for ``deep_epochs``
+    epochs, and reported (``deep_cnn_accuracy``) beside the targets.
     """
     rng = np.random.default_rng(seed)
     statistics = compare_statistics(synthetic, real)
@@ -301,6 +330,12 @@ def realism(
         }
         for protocol in protocols
     }
+    if deep_patches:
+        xd, yd, gd = _balanced(synthetic, real, deep_patches, np.random.default_rng(seed + 1))
+        for protocol in [p for p in protocols if p == "patches"]:
+            tests[protocol]["deep_cnn_accuracy"] = cnn_two_sample(
+                xd, yd, gd, epochs=deep_epochs, seed=seed, protocol=protocol, critic="deep")
+            tests[protocol]["deep_patches_per_side"] = int(len(yd) // 2)
     headline = tests.get("patches", next(iter(tests.values())))
     logistic, cnn = headline["logistic_accuracy"], headline["cnn_accuracy"]
     return {

@@ -1,0 +1,200 @@
+"""Joint textures taken from real wells, with everything corrosion-like painted out.
+
+The real logs are the best model of what a casing looks like between defects, but
+they carry real, unlabelled corrosion (about 80% of the real train patches hold
+some). A texture bank keeps the real joints and removes from them every pixel a
+simple, generous detector calls *suspect*:
+
+- negative outliers: more than ``DEEP_SIGMAS`` robust standard deviations below
+  the joint's median (metal loss is negative);
+- narrow dips: pixels below their azimuthal neighbourhood by more than
+  ``DIP_SIGMAS`` robust deviations of that contrast, averaged over ``DIP_ROWS``
+  rows (grooves run along depth, so averaging along depth keeps them and drops
+  noise);
+- corrupted readings.
+
+Suspect pixels, grown by one pixel, are filled with the local level of the kept
+pixels plus real fine detail borrowed from a kept pixel of the same column a few
+joints' worth of rows away (else a few pixels around the casing); rows that are
+mostly suspect are dropped. Collar bands are cut out (the
+generator draws its own collars). What a filled joint still carries is measured,
+not assumed: ``docs/realism.md`` runs a trained model and a groove filter on
+generated defect-free wells and on real wells.
+
+Real wells 9 and 10 (the false-alarm test) are never a texture source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import binary_dilation, gaussian_filter, median_filter, uniform_filter1d
+
+from corroseg.data.challenge import FALSE_ALARM_WELLS, read_images
+from corroseg.data.corruption import corrupted_pixels
+from corroseg.data.wells import assemble, infer_width
+from corroseg.errors import CorrosegInputError
+
+DEEP_SIGMAS = 3.5
+DIP_SIGMAS = 2.0
+DIP_ROWS = 5
+DIP_WINDOW = 7
+COLLAR_LEVEL = 0.08
+COLLAR_MARGIN = (4, 14)  # rows cut before and after a collar's first row
+MIN_JOINT_ROWS = 36
+MAX_SUSPECT_ROW_SHARE = 0.5
+FILL_SIGMA = 2.5
+GROW = 1
+DONOR_SHIFTS = np.array([-13, -9, 9, 13, -17, 17])
+DEPTH_SHIFTS = np.array([-211, -151, -97, -47, 47, 97, 151, 211])
+
+
+@dataclass
+class TextureBank:
+    """Filled real joints, grouped by source well."""
+
+    source: str
+    joints: dict[int, list[np.ndarray]] = field(default_factory=dict)  # well -> joints (rows, width), float32
+    widths: dict[int, int] = field(default_factory=dict)
+    suspect_share: dict[int, float] = field(default_factory=dict)  # share of pixels painted out, per well
+
+    @property
+    def wells(self) -> list[int]:
+        return sorted(self.joints)
+
+    def rows(self, well: int) -> int:
+        return sum(len(j) for j in self.joints[well])
+
+    def well_weights(self) -> np.ndarray:
+        """Chance of each source well: its share of the bank's rows times its width,
+        so synthetic wells come from the real wells in the proportions of their patches."""
+        sizes = np.array([self.rows(w) * self.widths[w] for w in self.wells], dtype=np.float64)
+        return sizes / sizes.sum()
+
+
+def _robust_std(values: np.ndarray) -> float:
+    return float(1.4826 * np.median(np.abs(values - np.median(values)))) + 1e-9
+
+
+def suspect_pixels(image: np.ndarray) -> np.ndarray:
+    """Pixels of a joint that could be corrosion (or are not readings at all)."""
+    bad = corrupted_pixels(image)
+    x = np.where(bad, 0.0, image).astype(np.float64)
+    good = x[~bad]
+    centre = np.median(good) if good.size else 0.0
+    deep = x < centre - DEEP_SIGMAS * _robust_std(good) if good.size else np.zeros_like(bad)
+    neighbourhood = median_filter(x, size=(1, DIP_WINDOW), mode="wrap")
+    contrast = uniform_filter1d(x - neighbourhood, DIP_ROWS, axis=0, mode="nearest")
+    dip = contrast < -DIP_SIGMAS * _robust_std(contrast[~bad]) if good.size else np.zeros_like(bad)
+    grown = binary_dilation(deep | dip, structure=np.ones((3, 3), bool), iterations=GROW) if GROW else deep | dip
+    return grown | bad
+
+
+def fill_suspects(rng: np.random.Generator, image: np.ndarray, suspect: np.ndarray) -> np.ndarray:
+    """Suspect pixels replaced by the local level of the kept pixels plus real detail borrowed nearby.
+
+    The level is a normalised convolution of the kept pixels (a Gaussian of
+    ``FILL_SIGMA`` px that ignores suspect ones), so a groove does not leak into it.
+    The detail (image minus level) comes from the first kept donor pixel: the same
+    column ``DEPTH_SHIFTS`` rows away (the joint's pattern lines up there), else the
+    same row ``DONOR_SHIFTS`` pixels around the casing; where none was kept, white
+    noise at the joint's fine-scale level.
+    """
+    kept = ~suspect
+    x = np.where(kept, image, 0.0).astype(np.float64)
+    weight = gaussian_filter(kept.astype(np.float64), FILL_SIGMA, mode=("nearest", "wrap"))
+    level = gaussian_filter(x, FILL_SIGMA, mode=("nearest", "wrap")) / np.maximum(weight, 1e-3)
+    detail = x - level
+    out = np.where(kept, x, level)
+    todo = suspect.copy()
+    # donors along depth first (same azimuth: the joint's pattern lines up), then around the casing
+    shifts = [(int(d), 0) for d in rng.permutation(DEPTH_SHIFTS)] + [(0, int(d)) for d in rng.permutation(DONOR_SHIFTS)]
+    for dy, dx in shifts:
+        donor_kept = np.roll(kept, (-dy, -dx), axis=(0, 1))
+        # no wrapping along depth: rows whose donor lies past the joint's ends have none
+        if dy > 0:
+            donor_kept[len(kept) - dy :] = False
+        elif dy < 0:
+            donor_kept[:-dy] = False
+        take = donor_kept & todo
+        out[take] += np.roll(detail, (-dy, -dx), axis=(0, 1))[take]
+        todo &= ~take
+    if todo.any():
+        noise_level = _robust_std(detail[kept]) if kept.any() else 0.0
+        out[todo] += noise_level * rng.standard_normal(int(todo.sum()))
+    return out
+
+
+def joint_rows(image: np.ndarray) -> list[slice]:
+    """Row ranges between collar bands."""
+    values = np.where(corrupted_pixels(image), 0.0, image)
+    strong = (np.abs(values) > COLLAR_LEVEL).sum(axis=1) >= image.shape[1] // 6
+    cut = np.zeros(len(image), dtype=bool)
+    for row in np.flatnonzero(strong):
+        cut[max(0, row - COLLAR_MARGIN[0]) : row + COLLAR_MARGIN[1]] = True
+    edges = np.flatnonzero(np.diff(np.r_[True, cut, True].astype(np.int8)))
+    return [slice(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= MIN_JOINT_ROWS]
+
+
+def build_bank(path: str | Path, split: str = "train", exclude=FALSE_ALARM_WELLS) -> TextureBank:
+    """Texture bank of a real dataset's split; ``exclude`` wells never enter it.
+
+    Deterministic: the fill noise of each well is seeded by the well's number.
+    """
+    images = read_images(path, split)
+    bank = TextureBank(source=f"{path} ({split})")
+    for well in images.well_ids():
+        if split == "train" and well in exclude:
+            continue
+        patches = images.of_well(well)
+        width = infer_width(patches)
+        image = assemble(patches, width)
+        rng = np.random.default_rng([well, 1 if split == "test" else 0])
+        joints, painted, total = [], 0, 0
+        for rows in joint_rows(image):
+            joint = image[rows]
+            suspect = suspect_pixels(joint)
+            if width == 72:  # both halves sample one circumference: paint the same azimuths in both
+                suspect = np.tile(suspect[:, :36] | suspect[:, 36:], 2)
+            keep_rows = suspect.mean(axis=1) <= MAX_SUSPECT_ROW_SHARE
+            joint, suspect = joint[keep_rows], suspect[keep_rows]
+            if len(joint) < MIN_JOINT_ROWS:
+                continue
+            filled = fill_suspects(rng, joint, suspect)
+            joints.append((filled - filled.mean(axis=1, keepdims=True)).astype(np.float32))
+            painted += int(suspect.sum())
+            total += suspect.size
+        if joints:
+            bank.joints[well], bank.widths[well] = joints, width
+            bank.suspect_share[well] = painted / total
+    if not bank.joints:
+        raise CorrosegInputError(path, f"no usable real joints in its {split} images for a texture bank")
+    return bank
+
+
+def draw_casing(rng: np.random.Generator, bank: TextureBank, well: int, rows: int) -> tuple[np.ndarray, list[int]]:
+    """A casing of ``rows`` rows from one source well's joints; where each joint starts.
+
+    Joints are drawn with replacement, each turned by a random azimuthal roll and
+    random flips along depth and azimuth (per 36 px circumference); a long joint contributes a random stretch
+    of at most the rows still needed.
+    """
+    joints = bank.joints[well]
+    pieces, starts, filled = [], [], 0
+    while filled < rows:
+        joint = joints[int(rng.integers(len(joints)))]
+        take = min(len(joint), rows - filled)
+        first = int(rng.integers(0, len(joint) - take + 1))
+        piece = joint[first : first + take]
+        if rng.random() < 0.5:
+            piece = piece[::-1]
+        # turn and mirror each 36 px circumference on its own: a 72 px log holds two
+        # samplings of one circumference, and a window across them would not be one
+        halves = np.split(piece, piece.shape[1] // 36, axis=1)
+        mirror, turn = rng.random() < 0.5, int(rng.integers(36))
+        pieces.append(np.concatenate([np.roll(h[:, ::-1] if mirror else h, turn, axis=1) for h in halves], axis=1))
+        starts.append(filled)
+        filled += take
+    return np.concatenate(pieces).astype(np.float64), starts

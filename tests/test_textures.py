@@ -1,0 +1,116 @@
+"""Real-texture backgrounds: suspect pixels are painted out, banks never use wells 9 and 10,
+and real-texture datasets are deterministic with exact masks."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import REAL_DATA, requires_real_data
+from scipy.ndimage import gaussian_filter
+from typer.testing import CliRunner
+
+from corroseg.cli import app
+from corroseg.data.wells import load_well
+from corroseg.synth.defects import MIN_LABELLED_LOSS
+from corroseg.synth.generator import PRESETS, generate_well, write_dataset
+from corroseg.synth.textures import TextureBank, build_bank, draw_casing, fill_suspects, suspect_pixels
+
+runner = CliRunner()
+
+
+def _texture(rows=400, width=36, seed=0):
+    rng = np.random.default_rng(seed)
+    field = gaussian_filter(rng.standard_normal((rows, width)), (6, 3), mode=("nearest", "wrap"))
+    return 0.012 * field / field.std() + 0.001 * rng.standard_normal((rows, width))
+
+
+def test_a_groove_is_suspect_and_painted_out():
+    texture = _texture()
+    grooved = texture.copy()
+    grooved[100:300, 17:19] -= 0.035
+    suspect = suspect_pixels(grooved)
+    assert suspect[100:300, 17:19].mean() > 0.95
+    filled = fill_suspects(np.random.default_rng(0), grooved, suspect)
+    assert np.array_equal(filled[~suspect], grooved[~suspect])  # kept pixels are untouched
+    # the groove is gone: the painted columns sit at the texture's level, not 0.035 below it
+    assert abs((filled - texture)[110:290, 17:19].mean()) < 0.006
+    # a texture alone is mostly kept
+    assert suspect_pixels(texture).mean() < 0.35
+
+
+def test_corrupted_pixels_are_suspect():
+    texture = _texture()
+    texture[50, 3:9] = -999.25
+    texture[60, 0] = np.nan
+    suspect = suspect_pixels(texture)
+    assert suspect[50, 3:9].all() and suspect[60, 0]
+    assert np.isfinite(fill_suspects(np.random.default_rng(0), texture, suspect)).all()
+
+
+def test_72px_casings_keep_both_samplings_of_the_circumference():
+    """A 72 px log holds one circumference twice: turning and mirroring act on each copy."""
+    half = _texture(300, 36, seed=4)
+    bank = TextureBank("test", joints={1: [np.concatenate([half, half], axis=1), np.concatenate([half, half], axis=1)[:100]]},
+                       widths={1: 72})
+    casing, starts = draw_casing(np.random.default_rng(3), bank, 1, 1000)
+    assert casing.shape == (1000, 72) and len(starts) > 3
+    assert np.allclose(casing[:, :36], casing[:, 36:])
+
+
+@pytest.fixture(scope="module")
+def fake_real(tmp_path_factory):
+    """A challenge-format stand-in for the real data: 10 parametric train wells (so wells 9
+    and 10 exist) and 2 test wells."""
+    return write_dataset(tmp_path_factory.mktemp("fake_real") / "real", seed=3, preset="tiny", train_wells=10)
+
+
+def test_bank_never_takes_wells_9_and_10(fake_real):
+    bank = build_bank(fake_real, "train")
+    assert bank.wells and not {9, 10} & set(bank.wells)
+    assert set(build_bank(fake_real, "test").wells) <= {1, 2}
+    assert np.isclose(bank.well_weights().sum(), 1.0)
+    casing, starts = draw_casing(np.random.default_rng(0), bank, bank.wells[0], 500)
+    assert casing.shape == (500, bank.widths[bank.wells[0]]) and starts[0] == 0
+
+
+def test_real_texture_dataset_is_deterministic_with_exact_masks(fake_real, tmp_path):
+    a = write_dataset(tmp_path / "a", seed=4, preset="tiny", texture="real", real=fake_real)
+    b = write_dataset(tmp_path / "b", seed=4, preset="tiny", texture="real", real=fake_real)
+    for name in ("y_train.csv", "y_test.csv", "synth.json"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    for path in sorted((a / "x_train").glob("*.npy"))[:50]:
+        assert path.read_bytes() == (b / "x_train" / path.name).read_bytes()
+    manifest = json.loads((a / "synth.json").read_text())
+    sources = [w["texture_source_well"] for k, w in manifest["wells"].items() if k.startswith("train")]
+    assert sources and not {9, 10} & set(sources)
+    assert manifest["preset"]["texture"] == "real" and "textures" in manifest
+    well = load_well(a / "wells" / "train_well_1.npz")
+    assert well.image.shape == well.mask.shape
+
+
+@pytest.mark.parametrize("width_source", [0, -1])
+def test_every_masked_pixel_is_metal_loss_on_real_textures(fake_real, width_source):
+    bank = build_bank(fake_real, "train")
+    source = bank.wells[width_source]
+    synth = generate_well(np.random.default_rng(2), 36 * 20, 36, PRESETS["tiny"], kind="vertical",
+                          fault_rate=0.0, bank=bank, source=source)
+    mask = synth.well.mask.astype(bool)
+    assert synth.well.image.shape[1] == bank.widths[source] and mask.any()
+    assert (synth.loss[mask] >= MIN_LABELLED_LOSS).all()
+
+
+def test_synth_cli_needs_real_data_for_real_textures(tmp_path):
+    result = runner.invoke(app, ["synth", str(tmp_path / "out"), "--preset", "tiny", "--texture", "real",
+                                 "--real", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "missing" in result.output
+    result = runner.invoke(app, ["synth", str(tmp_path / "out"), "--preset", "tiny", "--texture", "woven"])
+    assert result.exit_code == 2 and "unknown texture" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@requires_real_data
+def test_real_bank_excludes_the_false_alarm_wells():
+    bank = build_bank(REAL_DATA, "train")
+    assert set(bank.wells) == {1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 14, 15}
+    # the painting is generous but leaves most of each joint as it was
+    assert all(0.1 < share < 0.4 for share in bank.suspect_share.values())

@@ -59,3 +59,22 @@ def test_every_entry_has_a_unique_name_and_valid_overrides():
     for entry in quality.ENTRIES:
         load_config(entry.base, list(entry.overrides))  # a typo would only show after an hour of training
     assert {e.group for e in quality.ENTRIES} >= {"paper", "seeds", *quality.GROUP_TITLES}
+
+
+def load_texture_check():
+    spec = importlib.util.spec_from_file_location("texture_check_benchmark", BENCHMARKS / "texture_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_groove_filter_reads_a_groove_depth_and_ignores_flat_casing():
+    check = load_texture_check()
+    offsets = np.arange(-4, 5)
+    groove = 0.02 * np.where(np.abs(offsets) < 2, np.cos(np.pi * offsets / 4) ** 2, 0.0)
+    assert np.isclose(check.groove_kernel() @ -groove, 0.02)  # a 0.02 in deep 2 px groove reads 0.02
+    image = np.zeros((200, 36))
+    assert check.groove_share(image) == {"groove_0.01": 0.0, "groove_0.02": 0.0, "groove_0.03": 0.0}
+    image[:, 15:24] -= groove  # a 0.02 in groove the whole length of the well
+    shares = check.groove_share(image)
+    assert shares["groove_0.01"] > 0 and shares["groove_0.02"] > 0 and shares["groove_0.03"] == 0.0

@@ -168,10 +168,14 @@ def generate_well(
 
         casing, loss, mask = twice(casing), twice(loss), twice(mask)
         casing += level * rng.uniform(0.03, 0.12) * joint_texture(rng, rows, width, style="undulation")
-    image = casing + sensor_noise(rng, rows, width, noise_level)
-    image = recentre_rows(image).astype(np.float32)
+    image = recentre_rows(casing + sensor_noise(rng, rows, width, noise_level)).astype(np.float32)
+    return _recorded(rng, image, mask, loss, kind, collars, defects, preset, fault_rate, placeholder)
+
+
+def _recorded(rng, image, mask, loss, kind, collars, defects, preset, fault_rate, placeholder) -> SynthWell:
+    """What the logging adds to a re-centred well: held rows now and then, then telemetry faults."""
     if rng.random() < preset.held_rows_share:
-        source = held_rows(rng, rows, rng.uniform(*preset.held_rows_rate))
+        source = held_rows(rng, len(image), rng.uniform(*preset.held_rows_rate))
         image, mask, loss = image[source], mask[source], loss[source]
     rate = preset.train_fault_rate if fault_rate is None else fault_rate
     touched = add_faults(rng, image, rate, placeholder=placeholder)
@@ -194,13 +198,7 @@ def _real_texture_well(rng, rows, bank, source, kind, preset, fault_rate, placeh
     defects = plant_defects(rng, rows, PATCH_SIZE, kind, preset.defect_style())
     loss, mask = _tile(defects.loss, width), _tile(defects.mask, width)
     image = recentre_rows(casing - loss).astype(np.float32)
-    if rng.random() < preset.held_rows_share:
-        held = held_rows(rng, rows, rng.uniform(*preset.held_rows_rate))
-        image, mask, loss = image[held], mask[held], loss[held]
-    rate = preset.train_fault_rate if fault_rate is None else fault_rate
-    touched = add_faults(rng, image, rate, placeholder=placeholder)
-    well = Well(image, mask.astype(np.uint8), depth_step=1.0, depth_unit="row")
-    return SynthWell(well, kind, touched, loss.astype(np.float32), collars, defects.defects)
+    return _recorded(rng, image, mask, loss, kind, collars, defects, preset, fault_rate, placeholder)
 
 
 def _casing(rng: np.random.Generator, rows: int, level: float, preset: Preset) -> tuple[np.ndarray, list[int]]:

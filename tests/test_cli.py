@@ -94,3 +94,16 @@ def test_demo_runs_without_real_data(tmp_path):
     assert "skipping the real wells" in result.output and "challenge metric" in result.output
     for command in ("synth", "realism", "models", "train", "evaluate", "predict"):
         assert runner.invoke(app, [command, "--help"]).exit_code == 0
+
+
+def test_demo_falls_back_to_parametric_wells_without_real_images(tmp_path):
+    from corroseg.demo import synthesis_preset
+
+    said = []
+    assert synthesis_preset("default", tmp_path / "absent", said.append) == ("parametric", None)
+    assert "parametric" in said[0] and "absent" in said[0]
+    (tmp_path / "real" / "x_train").mkdir(parents=True)
+    assert synthesis_preset("default", tmp_path / "real", said.append)[0] == "parametric"  # no x_test/
+    (tmp_path / "real" / "x_test").mkdir()
+    assert synthesis_preset("default", tmp_path / "real", said.append) == ("default", tmp_path / "real")
+    assert synthesis_preset("tiny", None, said.append) == ("tiny", None) and len(said) == 2

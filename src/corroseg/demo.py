@@ -44,6 +44,20 @@ def check_out(out: str | Path, force: bool) -> None:
         raise CorrosegInputError(out, "already exists; pass --force to replace the demo's outputs in it")
 
 
+def synthesis_preset(preset: str, real: str | Path | None, say: Callable[[str], None] = print
+                     ) -> tuple[str, Path | None]:
+    """The preset the demo synthesises and the real data its textures come from.
+
+    A real-texture preset needs real x_train/ and x_test/; without them the demo
+    says so and falls back to the parametric preset instead of failing.
+    """
+    textures = real is not None and all((Path(real) / split).is_dir() for split in ("x_train", "x_test"))
+    if preset in PRESETS and PRESETS[preset].texture == "real" and not textures:
+        say(f"{real} has no real x_train/ and x_test/: synthesising parametric wells instead of real-texture ones")
+        return "parametric", None
+    return preset, Path(real) if textures else None
+
+
 def run_demo(
     out: str | Path,
     real: str | Path | None,
@@ -70,12 +84,9 @@ def run_demo(
 
     t0 = time.perf_counter()
     has_real = real is not None and (Path(real) / "x_train").is_dir()
-    textures = has_real and (Path(real) / "x_test").is_dir()
-    if preset in PRESETS and PRESETS[preset].texture == "real" and not textures:
-        say(f"{real} has no real x_train/ and x_test/: synthesising parametric wells instead of real-texture ones")
-        preset = "parametric"
+    preset, textures = synthesis_preset(preset, real, say)
     synthetic = write_dataset(out / "synthetic", seed=seed, preset=preset, overwrite=True, progress=True,
-                              real=real if textures else None)
+                              real=textures)
     step("synthesise", t0)
 
     t0 = time.perf_counter()

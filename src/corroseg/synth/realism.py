@@ -25,10 +25,10 @@ from torch import nn
 from corroseg.data.challenge import FALSE_ALARM_WELLS, PatchImages, read_images
 from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.wells import assemble, infer_width
+from corroseg.synth.textures import COLLAR_LEVEL
 
 TOLERANCE = 0.25
 TARGET_ACCURACY = 0.70
-COLLAR_LEVEL = 0.08
 
 
 # ---------------------------------------------------------------- statistics

@@ -41,12 +41,11 @@ DEEP_SIGMAS = 3.5
 DIP_SIGMAS = 2.0
 DIP_ROWS = 5
 DIP_WINDOW = 7
-COLLAR_LEVEL = 0.08
+COLLAR_LEVEL = 0.08  # in: rows with a sixth of their pixels beyond it are collars
 COLLAR_MARGIN = (4, 14)  # rows cut before and after a collar's first row
 MIN_JOINT_ROWS = 36
 MAX_SUSPECT_ROW_SHARE = 0.5
 FILL_SIGMA = 2.5
-GROW = 1
 DONOR_SHIFTS = np.array([-13, -9, 9, 13, -17, 17])
 DEPTH_SHIFTS = np.array([-211, -151, -97, -47, 47, 97, 151, 211])
 
@@ -81,15 +80,15 @@ def _robust_std(values: np.ndarray) -> float:
 def suspect_pixels(image: np.ndarray) -> np.ndarray:
     """Pixels of a joint that could be corrosion (or are not readings at all)."""
     bad = corrupted_pixels(image)
+    if bad.all():
+        return bad
     x = np.where(bad, 0.0, image).astype(np.float64)
     good = x[~bad]
-    centre = np.median(good) if good.size else 0.0
-    deep = x < centre - DEEP_SIGMAS * _robust_std(good) if good.size else np.zeros_like(bad)
+    deep = x < np.median(good) - DEEP_SIGMAS * _robust_std(good)
     neighbourhood = median_filter(x, size=(1, DIP_WINDOW), mode="wrap")
     contrast = uniform_filter1d(x - neighbourhood, DIP_ROWS, axis=0, mode="nearest")
-    dip = contrast < -DIP_SIGMAS * _robust_std(contrast[~bad]) if good.size else np.zeros_like(bad)
-    grown = binary_dilation(deep | dip, structure=np.ones((3, 3), bool), iterations=GROW) if GROW else deep | dip
-    return grown | bad
+    dip = contrast < -DIP_SIGMAS * _robust_std(contrast[~bad])
+    return binary_dilation(deep | dip, structure=np.ones((3, 3), bool)) | bad
 
 
 def fill_suspects(rng: np.random.Generator, image: np.ndarray, suspect: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from conftest import TINY
 from corroseg.atomic import atomic_dir, atomic_path, remove_temps, write_json
 from corroseg.cli import app
 from corroseg.data.wells import Well, save_well
+from corroseg.guard import MARKER
 from corroseg.synth.generator import write_dataset
 
 runner = CliRunner()
@@ -54,7 +55,7 @@ def wait_for(predicate, process: subprocess.Popen, timeout: float = 60.0) -> Non
 
 def temp_files(folder: Path) -> list[Path]:
     """Files or folders a writer left half-done (temporary names start with a dot)."""
-    return [p for p in folder.rglob(".*")]
+    return [p for p in folder.rglob(".*") if p.name != MARKER]
 
 
 # ------------------------------------------------------------------ atomic writes

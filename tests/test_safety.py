@@ -77,12 +77,15 @@ def test_synth_force_replaces_only_a_synthetic_dataset(synth_data, tmp_path):
     one_line_error(result, "not a corroseg synthetic dataset")
     assert (precious / "notes.txt").read_text() == "mine"
     copy = shutil.copytree(synth_data, tmp_path / "copy")
-    (copy / "stale.txt").write_text("from the older dataset")
+    (copy / "notes.txt").write_text("the user's, not ours")
+    result = runner.invoke(app, ["synth", str(copy), "--preset", "tiny", "--seed", "1", "--force"])
+    one_line_error(result, "did not write", "notes.txt")  # a dataset holding a foreign file is not replaced
+    assert (copy / "notes.txt").read_text() == "the user's, not ours"
+    (copy / "notes.txt").unlink()
     for flag in ("--force", "--overwrite"):
         result = runner.invoke(app, ["synth", str(copy), "--preset", "tiny", "--seed", "1", flag])
         assert result.exit_code == 0, result.output
-    assert not (copy / "stale.txt").exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder or lock left
 
 
 # ------------------------------------------------------------------ paths in config files

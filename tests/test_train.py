@@ -16,6 +16,7 @@ from corroseg.cli import app
 from corroseg.data.scaling import PatchScaler
 from corroseg.errors import CorrosegInputError, CorrosegUserError
 from corroseg.train.config import load_config, read_config
+from corroseg.guard import mark
 from corroseg.train.fit import fit, read_curves
 from corroseg.train.module import SegModule
 
@@ -130,8 +131,9 @@ def resumed(synth_data, tmp_path_factory):
 
     straight, parts = root / "straight", root / "parts"
     straight.mkdir()
+    mark(straight, "run")  # an older run: corroseg's marker and only a run's files
     (straight / "config.yaml").write_text("preset: default\n")
-    (straight / "leftover.txt").write_text("from an older run")
+    (straight / "report.html").write_text("from an older run")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(SegModule, "on_train_end", capture, raising=False)
         fit(synth_data, straight, load_config(None, [*RESUME, "max_epochs=2"]), force=True, progress=False)
@@ -143,7 +145,7 @@ def resumed(synth_data, tmp_path_factory):
 
 
 def test_force_replaces_an_older_run(resumed):
-    assert not (resumed.straight / "leftover.txt").exists()
+    assert not (resumed.straight / "report.html").exists()
     assert read_config(resumed.straight / "config.yaml").max_epochs == 2
 
 

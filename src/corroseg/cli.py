@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Annotated, Optional
@@ -79,12 +81,45 @@ app = typer.Typer(
 )
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt("terminated (SIGTERM)")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (a scheduler or ``kill``) stops a command as Ctrl-C does: cleanly, with a message."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM that caused ``exc`` (a module import turns it into an ImportError), if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _say_interrupted(exc: KeyboardInterrupt) -> None:
+    hint = f": {exc}" if str(exc) else ""
+    err_console.print(f"[red]interrupted[/]{escape(hint)}", highlight=False, soft_wrap=True, emoji=False)
+
+
 def user_errors(command):
     """Print user-caused errors as one line and exit with code 2, never a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _sigterm_as_interrupt():
             warnings.simplefilter("always")
             warnings.showwarning = lambda message, *a, **k: err_console.print(
                 f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True, emoji=False
@@ -99,8 +134,13 @@ def user_errors(command):
                 print_error(f"{where}: {exc.strerror or exc}")
                 raise typer.Exit(2) from None
             except KeyboardInterrupt as exc:  # outputs are atomic: nothing half-written is left
-                hint = f": {exc}" if str(exc) else ""
-                err_console.print(f"[red]interrupted[/]{escape(hint)}", highlight=False, soft_wrap=True, emoji=False)
+                _say_interrupted(exc)
+                raise typer.Exit(130) from None
+            except Exception as exc:  # noqa: BLE001 - an interrupt inside an import surfaces as ImportError
+                interrupt = _interrupt_behind(exc)
+                if interrupt is None:
+                    raise
+                _say_interrupted(interrupt)
                 raise typer.Exit(130) from None
 
     return wrapper
@@ -153,7 +193,7 @@ def inspect(
 
 
 def _print_split(title: str, split: dict) -> None:
-    table = Table(title=f"{title}: {split['patches']} patches in {len(split['wells'])} wells")
+    table = Table(title=f"{escape(title)}: {split['patches']} patches in {len(split['wells'])} wells")
     for column in ("well", "patches", "width", "rows", "corrupted", "fully corrupted"):
         table.add_column(column, justify="right")
     for well, info in split["wells"].items():
@@ -192,7 +232,7 @@ def _print_split(title: str, split: dict) -> None:
 
 def _print_well(summary: dict) -> None:
     console.print(
-        f"{summary['source']}: well {summary['name']!r}, {summary['rows']} rows x "
+        f"{escape(str(summary['source']))}: well {escape(repr(summary['name']))}, {summary['rows']} rows x "
         f"{summary['width']} px; {summary['corrupted_pixels']['total']} corrupted pixels, "
         f"{summary['fully_corrupted_rows']} fully corrupted rows"
     )
@@ -213,7 +253,7 @@ def wells(
     from corroseg.data.export import export_wells
 
     written = export_wells(data, out, split=split, widths=parse_widths(width), progress=True, force=force)
-    console.print(f"wrote {len(written)} wells to {out}")
+    console.print(f"wrote {len(written)} wells to {escape(str(out))}")
 
 
 @app.command()
@@ -297,10 +337,14 @@ def realism(
     protocols = PROTOCOLS if protocol == "both" else (protocol,)
     if any(p not in PROTOCOLS for p in protocols):
         raise typer.BadParameter(f"{protocol!r}: expected patches, wells or both")
+    lock = contextlib.nullcontext()
     if plots is not None:
         from corroseg.atomic import refuse_existing
+        from corroseg.guard import output_lock, refuse_overwriting_inputs
 
+        refuse_overwriting_inputs([plots / "statistics.png", plots / "wells.png"], datasets=[synthetic, real])
         refuse_existing([plots / "statistics.png", plots / "wells.png"], force)
+        lock = output_lock(plots)
     excluded = _well_list(exclude_real) or []
     chosen_real = _well_list(real_wells)
     chosen_synthetic = _well_list(synthetic_wells)
@@ -316,10 +360,11 @@ def realism(
     if plots is not None:
         from corroseg.report.realism_plots import plot_statistics, plot_wells
 
-        result["plots"] = [
-            str(plot_statistics(synthetic_sample, real_sample, plots / "statistics.png")),
-            str(plot_wells(synthetic_sample, real_sample, plots / "wells.png")),
-        ]
+        with lock:
+            result["plots"] = [
+                str(plot_statistics(synthetic_sample, real_sample, plots / "statistics.png")),
+                str(plot_wells(synthetic_sample, real_sample, plots / "wells.png")),
+            ]
     if as_json:
         print(json.dumps(result, indent=2))
         return
@@ -341,7 +386,7 @@ def realism(
     console.print(f"{verdict} the realism targets "
                   f"({result['statistics_within_tolerance']}/{result['statistics_compared']} statistics within 25%)")
     for plot in result.get("plots", []):
-        console.print(f"plot: {plot}")
+        console.print(f"plot: {escape(plot)}")
 
 
 OverridesArgument = Annotated[
@@ -378,6 +423,9 @@ def train(
 
     overrides = list(overrides or [])
     cfg = None
+    if resume and (model is not None or config is not None):
+        raise CorrosegUserError("--model and --config cannot change a run being resumed (it keeps its own); "
+                                "start a new run instead")
     if not resume:
         cfg = load_config(config, overrides, model=model, accelerator=accelerator, devices=devices,
                           strategy=strategy, max_time=max_time)
@@ -386,7 +434,7 @@ def train(
                                           ("strategy", strategy), ("max_time", max_time)) if v is not None]
         overrides += extra
     run = train_run(data, out, cfg, folds=folds, resume=resume, force=force, progress=True, overrides=overrides,
-                    status=lambda text: console.print(f"[yellow]{text}[/]"))
+                    status=lambda text: console.print(f"[yellow]{escape(text)}[/]"))
     if folds:
         _print_folds(run)
         return
@@ -395,7 +443,7 @@ def train(
         metrics = json.loads(metrics_file.read_text())
         best = metrics.get("best", {})
         console.print(
-            f"run {run}: best val_iou {_fmt(best.get('val_iou'))} "
+            f"run {escape(str(run))}: best val_iou {_fmt(best.get('val_iou'))} "
             f"(iou_nonempty {_fmt(best.get('val_iou_nonempty'))}) at epoch {best.get('epoch')}; "
             f"{metrics['epochs']} epochs, stopped by {metrics['stopped_by']}, "
             f"{_fmt(metrics['train_patches_per_s'], '.0f')} patches/s"
@@ -404,7 +452,7 @@ def train(
 
 def _print_folds(run: Path) -> None:
     summary = json.loads((run / "folds.json").read_text())
-    table = Table(title=f"{run}: out-of-fold figures (threshold 0.5)")
+    table = Table(title=f"{escape(str(run))}: out-of-fold figures (threshold 0.5)")
     for column in ("fold", "held-out wells", "patches", "iou", "iou_nonempty"):
         table.add_column(column, justify="right")
     for fold in summary["per_fold"]:
@@ -544,7 +592,7 @@ def evaluate(
         _print_json(result)
         return
     title = " + ".join(map(str, runs))
-    _print_scores(f"{title} on {data} ({split}), threshold {predictor.threshold:.3f}", result)
+    _print_scores(f"{escape(title)} on {escape(str(data))} ({split}), threshold {predictor.threshold:.3f}", result)
     if "folds" in result:
         folds = result["folds"]
         console.print("each fold alone: " + ", ".join(
@@ -552,7 +600,7 @@ def evaluate(
             f"max {folds[key]['max']:.4f})" for key in ("iou", "iou_nonempty")))
     if "false_alarm" in result:
         fa = result["false_alarm"]
-        console.print(f"false alarms on {fa['source']} wells {fa['wells']}: {fa['rate']:.3%} of "
+        console.print(f"false alarms on {escape(str(fa['source']))} wells {fa['wells']}: {fa['rate']:.3%} of "
                       f"{fa['valid_pixels']} valid pixels predicted as corrosion")
 
 
@@ -580,14 +628,14 @@ def predict(
     folder = not out.suffix  # many wells: a progress bar over wells instead of a spinner
     with contextlib.nullcontext() if folder else err_console.status("predicting"):
         result = predict_path(predictor, source, out, split=split, blank_corrupted=not keep_corrupted,
-                              widths=parse_widths(width), force=force, progress=folder)
+                              widths=parse_widths(width), force=force, progress=folder, runs=runs)
     if result["kind"] == "submission":
-        console.print(f"wrote {result['csv']}: {result['patches']} patches, "
+        console.print(f"wrote {escape(result['csv'])}: {result['patches']} patches, "
                       f"{result['patches_with_corrosion']} with corrosion")
         return
     for well in [result] if result["kind"] == "well" else result["wells"]:
-        console.print(f"{well['well']}: {well['rows']} x {well['width']}, {well['corroded_fraction']:.2%} of valid "
-                      f"pixels corroded -> {well['npz']}, {well['png']}")
+        console.print(f"{escape(str(well['well']))}: {well['rows']} x {well['width']}, {well['corroded_fraction']:.2%} "
+                      f"of valid pixels corroded -> {escape(well['npz'])}, {escape(well['png'])}")
 
 
 @app.command()
@@ -604,7 +652,7 @@ def export(
     if fmt != "onnx":
         raise CorrosegUserError(f"--format {fmt!r} is not supported; choose onnx")
     path = export_run(run, out, force=force)
-    console.print(f"wrote {path} (logits within {TOLERANCE:g} of torch); predict with --engine onnx")
+    console.print(f"wrote {escape(str(path))} (logits within {TOLERANCE:g} of torch); predict with --engine onnx")
 
 
 @app.command()
@@ -624,7 +672,7 @@ def report(
     with err_console.status("writing the report") as status:
         path = write_report(run, out=out, data=data, real=real, force=force,
                             progress=lambda message: status.update(message))
-    console.print(f"report: {path}")
+    console.print(f"report: {escape(str(path))}")
 
 
 @app.command()
@@ -643,14 +691,14 @@ def demo(
 
     check_out(out, force)  # before the banner: a refusal is one line
     console.rule("corroseg demo: synthetic wells -> train -> evaluate -> predict")
-    summary = run_demo(out, real, say=lambda text: console.print(f"[yellow]{text}[/]"), preset=preset,
+    summary = run_demo(out, real, say=lambda text: console.print(f"[yellow]{escape(text)}[/]"), preset=preset,
                        train_seconds=train_seconds, overrides=tuple(overrides or ()), force=force)
     console.rule("summary")
     test = summary["synthetic_test"]
     training = summary["training"]
     console.print(f"trained {training['epochs']} epochs in {training['train_seconds']:.0f} s "
-                  f"({_fmt(training['train_patches_per_s'], '.0f')} patches/s); run folder: {summary['run']}")
-    console.print(f"masks: {summary['prediction']}")
+                  f"({_fmt(training['train_patches_per_s'], '.0f')} patches/s); run folder: {escape(summary['run'])}")
+    console.print(f"masks: {escape(summary['prediction'])}")
     console.print(f"held-out synthetic test wells ({test['patches']} patches): challenge metric "
                   f"[bold]{_fmt(test['iou'])}[/], iou_nonempty [bold]{_fmt(test['iou_nonempty'])}[/], "
                   f"precision {test['precision']:.3f}, recall {test['recall']:.3f}")
@@ -662,10 +710,10 @@ def demo(
         console.print(f"real wells {fa['wells']} (no corrosion): [bold]{fa['rate']:.3%}[/] of valid pixels "
                       "flagged as corrosion (false alarms)")
     for picture in summary["pictures"]:
-        console.print(f"picture: {picture}")
-    console.print(f"report: [bold]{summary['report']}[/] (one HTML file; open it in a browser)")
+        console.print(f"picture: {escape(picture)}")
+    console.print(f"report: [bold]{escape(summary['report'])}[/] (one HTML file; open it in a browser)")
     timings = ", ".join(f"{k} {v:.0f} s" for k, v in summary["timings_s"].items())
-    console.print(f"time: {timings}; figures in {Path(out) / 'summary.json'}")
+    console.print(f"time: {timings}; figures in {escape(str(Path(out) / 'summary.json'))}")
 
 
 def main() -> None:  # pragma: no cover - console-script shim

@@ -22,6 +22,7 @@ from corroseg.synth.generator import PRESETS, write_dataset
 from corroseg.train.config import load_config
 from corroseg.atomic import write_json
 from corroseg.errors import CorrosegInputError
+from corroseg.guard import check_replaceable, mark, output_lock
 
 GROOVED_REAL_WELL = 14
 """A real x_train well with clearly visible diagonal grooves (a public report lists 6, 8, 14, 15)."""
@@ -38,10 +39,12 @@ def pictured_test_well(synthetic: Path) -> tuple[str, Well]:
 
 
 def check_out(out: str | Path, force: bool) -> None:
-    """Refuse an existing, non-empty ``out`` unless ``force``."""
+    """Refuse an existing, non-empty ``out`` unless ``force`` and it holds an earlier demo's outputs only."""
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise CorrosegInputError(out, "already exists; pass --force to replace the demo's outputs in it")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not force:
+            raise CorrosegInputError(out, "already exists; pass --force to replace the demo's outputs in it")
+        check_replaceable(out, "demo")
 
 
 def synthesis_preset(preset: str, real: str | Path | None, say: Callable[[str], None] = print
@@ -75,7 +78,15 @@ def run_demo(
     never deleted).
     """
     out = Path(out)
-    check_out(out, force)
+    with output_lock(out):
+        check_out(out, force)
+        out.mkdir(parents=True, exist_ok=True)
+        mark(out, "demo")
+        return _run_demo(out, real, say, preset, train_seconds, overrides, seed)
+
+
+def _run_demo(out: Path, real: str | Path | None, say: Callable[[str], None], preset: str, train_seconds: float,
+              overrides: tuple[str, ...], seed: int) -> dict:
     timings: dict[str, float] = {}
     started = time.perf_counter()
 

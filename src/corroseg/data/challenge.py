@@ -153,10 +153,18 @@ def find_image_source(path: str | Path, split: str = "train") -> Path:
     raise CorrosegInputError(path, f"no x_{split}/ folder, x_{split}.zip or .npy patches found")
 
 
+MAX_PATCH_BYTES = PATCH_SIZE * PATCH_SIZE * 16 + 65_536 + 16
+"""The largest .npy a 36x36 patch can be (complex128 values and numpy's longest header);
+anything larger is refused before it is read."""
+
+
 def _npy_files(folder: Path) -> list[Path]:
     # sorted by name, not by Path: comparing 100,000 Paths takes seconds
-    return sorted((p for p in folder.iterdir() if p.suffix == ".npy" and not p.name.startswith(".")),
-                  key=lambda p: p.name)
+    files = [p for p in folder.iterdir() if p.suffix == ".npy" and not p.name.startswith(".")]
+    special = [p for p in files if not p.is_file()]  # a FIFO or device would block or never end
+    for path in special:
+        warnings.warn(f"{path}: not a regular file; skipped", stacklevel=3)
+    return sorted((p for p in files if p.is_file()), key=lambda p: p.name)
 
 
 def _iter_npy(source: Path) -> Iterator[tuple[str, str, bytes | Path]]:
@@ -173,7 +181,13 @@ def _iter_npy(source: Path) -> Iterator[tuple[str, str, bytes | Path]]:
                     continue
                 if name.startswith("."):
                     continue
-                yield f"{source}:{info.filename}", name, archive.read(info)
+                display = f"{source}:{info.filename}"
+                with archive.open(info) as member:  # never more than a patch can be, whatever the zip claims
+                    content = member.read(MAX_PATCH_BYTES + 1)
+                if len(content) > MAX_PATCH_BYTES:
+                    raise CorrosegInputError(display, f"more than {MAX_PATCH_BYTES:,} bytes: too large for a "
+                                                      f"{PATCH_SIZE}x{PATCH_SIZE} patch")
+                yield display, name, content
         return
     files = _npy_files(source)
     if not files and (source / "images").is_dir():
@@ -183,6 +197,9 @@ def _iter_npy(source: Path) -> Iterator[tuple[str, str, bytes | Path]]:
 
 
 def _load_patch(display: str, content: bytes | Path) -> np.ndarray:
+    if isinstance(content, Path) and content.stat().st_size > MAX_PATCH_BYTES:
+        raise CorrosegInputError(display, f"{content.stat().st_size:,} bytes: too large for a "
+                                          f"{PATCH_SIZE}x{PATCH_SIZE} patch")
     try:
         raw = io.BytesIO(content) if isinstance(content, bytes) else content
         array = np.load(raw, allow_pickle=False)
@@ -235,15 +252,20 @@ def read_images(path: str | Path, split: str = "train") -> PatchImages:
 
 
 def _check_contiguous(source: Path, wells: np.ndarray, patches: np.ndarray) -> None:
+    """Each well's patch numbers must be 0..N-1; gaps are named without listing the whole range."""
     for well in np.unique(wells):
-        numbers = patches[wells == well]
-        expected = np.arange(len(numbers))
-        if not np.array_equal(numbers, expected):
-            missing = sorted(set(range(int(numbers.max()) + 1)) - set(numbers.tolist()))
-            shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
-            raise CorrosegInputError(
-                source, f"well {well}: patch numbers have gaps (missing {shown})"
-            )
+        numbers = np.unique(patches[wells == well])
+        if numbers[-1] + 1 == len(numbers):
+            continue
+        starts = np.concatenate([[0], numbers[:-1] + 1])  # each gap runs from starts[i] to numbers[i] - 1
+        missing: list[int] = []
+        for start, stop in zip(starts[numbers > starts], numbers[numbers > starts]):
+            missing.extend(range(int(start), int(min(stop, start + 5))))
+            if len(missing) >= 5:
+                break
+        count = int(numbers[-1]) + 1 - len(numbers)
+        shown = ", ".join(map(str, missing[:5])) + (f" ... {count:,} in all" if count > 5 else "")
+        raise CorrosegInputError(source, f"well {well}: patch numbers have gaps (missing {shown})")
 
 
 # ---------------------------------------------------------------- labels

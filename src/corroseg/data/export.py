@@ -9,8 +9,9 @@ import numpy as np
 from rich.progress import track
 
 from corroseg.atomic import refuse_existing
+from corroseg.guard import output_lock, refuse_overwriting_inputs
 from corroseg.data.challenge import find_label_file, read_images, read_labels
-from corroseg.data.wells import Well, WidthOverride, assemble, resolve_width, save_well
+from corroseg.data.wells import Well, WidthOverride, assemble, check_width_wells, resolve_width, save_well
 
 
 def export_wells(
@@ -28,10 +29,19 @@ def export_wells(
     files are replaced only with ``force`` (checked before anything is written).
     """
     images = read_images(data, split)
-    refuse_existing([Path(out) / f"well_{well}.npz" for well in images.well_ids()], force)
+    check_width_wells(widths, images.well_ids(), data)
+    out = Path(out)
+    outputs = [out / f"well_{well}.npz" for well in images.well_ids()]
+    refuse_overwriting_inputs(outputs, files=[data] if Path(data).is_file() else [],
+                              datasets=[data] if Path(data).is_dir() else [])
+    refuse_existing(outputs, force)
     label_file = find_label_file(data, split) if Path(data).is_dir() else None
     by_name = read_labels(label_file).as_dict() if label_file else {}
-    out = Path(out)
+    with output_lock(out):
+        return _write_wells(images, out, split, widths, by_name, label_file, progress)
+
+
+def _write_wells(images, out: Path, split: str, widths, by_name: dict, label_file, progress: bool) -> list[Path]:
     written, partly_labelled = [], []
     for well in track(images.well_ids(), description="rebuilding wells", disable=not progress):
         rows = np.flatnonzero(images.wells == well)

@@ -10,7 +10,7 @@ import numpy as np
 
 from corroseg.data.challenge import SPLITS, PatchImages, Split, find_image_source, load_split
 from corroseg.data.corruption import OUTLIER_LIMIT, corrupted_pixels
-from corroseg.data.wells import WidthOverride, layout_scores, load_well, resolve_width
+from corroseg.data.wells import check_width_wells, WidthOverride, layout_scores, load_well, resolve_width
 from corroseg.errors import CorrosegInputError
 
 EXAMPLES = 5
@@ -172,6 +172,8 @@ def inspect_path(path: str | Path, widths: WidthOverride | None = None) -> dict:
         else:
             summary = summarize_split(load_split(path), widths)
         caught = [str(w.message) for w in record]
+    every = summary.get("splits", {"": summary}).values()
+    check_width_wells(widths, [int(w) for split in every for w in split["wells"]], path)
     summary = {"kind": "dataset" if found else "images", "path": str(path), **summary}
     summary["warnings"] = caught
     summary["outlier_limit"] = OUTLIER_LIMIT

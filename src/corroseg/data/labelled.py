@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corroseg.data.challenge import FALSE_ALARM_WELLS, PATCH_SIZE, load_split
+from corroseg.data.challenge import FALSE_ALARM_WELLS, PATCH_SIZE, find_label_file, load_split, read_labels
 from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.names import parse_name
 from corroseg.data.wells import WidthOverride, assemble, load_well, resolve_width
@@ -92,6 +92,8 @@ def well_files(folder: Path, split: str) -> dict[int, Path]:
     if not folder.is_dir():
         return found
     for path in sorted(folder.glob("*.npz")):
+        if not path.is_file():  # a FIFO or device would block
+            continue
         match = _WELL_FILE.match(path.name)
         if match and match.group(1) in (None, split):
             found[int(match.group(2))] = path
@@ -156,6 +158,9 @@ def load_labelled_wells(
         if not patch_wells <= set(files):  # auto uses whole wells only when every well has one
             files = {}
     if labels in ("auto", "wells") and files:
+        label_file = find_label_file(data, split)
+        if label_file is not None:  # the same rule as inspect: a broken label file is refused, even unused
+            read_labels(label_file)
         wells = []
         for number, path in files.items():
             well = load_well(path)

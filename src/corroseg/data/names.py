@@ -28,13 +28,19 @@ def parse_name(name: str) -> PatchName | None:
     if name.endswith(".npy"):
         name = name[:-4]
     match = _NAME.fullmatch(name)
-    if match is None:
+    if match is None or max(len(match.group(1)), len(match.group(2))) > MAX_DIGITS:
         return None
     return PatchName(int(match.group(1)), int(match.group(2)))
 
 
+MAX_DIGITS = 9
+"""Well and patch numbers have at most 9 digits (a well of a billion patches is 1.3 TB of images)."""
+
+
 def name_problem(name: str) -> str:
     """Why ``name`` is not a patch name, in a few words (for error messages)."""
+    if _NAME.fullmatch(name.removesuffix(".npy")):
+        return f"{name!r} has a well or patch number of more than {MAX_DIGITS} digits"
     if _PADDED.fullmatch(name.removesuffix(".npy")):
         return f"{name!r} has leading zeros (challenge names have none: well_{{w}}_patch_{{p}})"
     return f"{name!r} is not well_{{w}}_patch_{{p}}"

@@ -155,4 +155,8 @@ class PatchScaler:
         sizes = self.scaler_.center_.shape, self.scaler_.scale_.shape
         if sizes != ((expected,), (expected,)):
             return f"mode {self.mode} needs {expected} centre and scale values, got shapes {sizes[0]} and {sizes[1]}"
+        if not (np.isfinite(self.scaler_.center_).all() and np.isfinite(self.scaler_.scale_).all()):
+            return "a centre or scale is not a finite number"
+        if not (self.scaler_.scale_ > 0).all():  # a fitted RobustScaler never has one (it uses 1 for a zero spread)
+            return "a scale is zero or negative"
         return None

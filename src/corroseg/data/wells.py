@@ -20,6 +20,7 @@ or without it and never trusts it over the image.
 
 from __future__ import annotations
 
+import math
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,13 +60,18 @@ def layout_scores(patches: np.ndarray) -> dict[int, float]:
     inner_depth = _median_step(p[:, 1:, :], p[:, :-1, :])
     inner_azimuth = _median_step(p[:, :, 1:], p[:, :, :-1])
 
+    def ratio(seam: float, inner: float) -> float:
+        if inner > 0:
+            return seam / inner
+        return 1.0 if seam == 0 else float("inf")  # a constant image: a smooth seam looks like the inside
+
     def score(depth_seam: float, azimuth_seams: list[float]) -> float:
         terms = []
         if np.isfinite(depth_seam):
-            terms.append(depth_seam / inner_depth)
+            terms.append(ratio(depth_seam, inner_depth))
         azimuth = [s for s in azimuth_seams if np.isfinite(s)]
         if azimuth:
-            terms.append(float(np.mean(azimuth)) / inner_azimuth)
+            terms.append(ratio(float(np.mean(azimuth)), inner_azimuth))
         return float(np.sum(terms)) if terms else float("nan")
 
     scores = {}
@@ -124,6 +130,16 @@ def resolve_width(
     if forced == 72 and len(patches) % 2:
         raise CorrosegUserError(f"well {well} has {len(patches)} patches: it cannot be 72 px wide")
     return int(forced), True
+
+
+def check_width_wells(widths: WidthOverride | None, wells, source: str | Path) -> None:
+    """Refuse a per-well width override naming a well that ``source`` does not hold (a typo would be ignored)."""
+    present = {int(w) for w in wells}
+    unknown = sorted(k for k in (widths or {}) if k is not None and k not in present)
+    if unknown:
+        shown = ", ".join(map(str, sorted(present)[:20])) + (" ..." if len(present) > 20 else "")
+        raise CorrosegInputError(source, f"--width names well {', '.join(map(str, unknown))}, which is not here "
+                                         f"(wells: {shown or 'none'})")
 
 
 def assemble(patches: np.ndarray, width: int) -> np.ndarray:
@@ -251,29 +267,92 @@ def load_well(path: str | Path) -> Well:
     step = _scalar(path, arrays, "depth_step", 1.0)
     if step == 0:
         raise CorrosegInputError(path, "depth_step is 0: rows must have distinct depths")
+    start = _scalar(path, arrays, "depth_start", 0.0)
+    end = start + step * image.shape[0]
+    if max(abs(start), abs(end)) > MAX_DEPTH:
+        raise CorrosegInputError(path, f"depths {start:g} to {end:g} are not plausible (beyond +-{MAX_DEPTH:g}; "
+                                       "depth_start and depth_step are in the file's depth unit)")
     return Well(
         image=image,
         mask=mask,
-        depth_start=_scalar(path, arrays, "depth_start", 0.0),
+        depth_start=start,
         depth_step=step,
         depth_unit=_text(path, arrays, "depth_unit", "row"),
         name=_text(path, arrays, "name", path.stem),
     )
 
 
+MAX_DEPTH = 1e9
+"""Depths (any unit, rows included) beyond this are refused: no well is that deep, and
+arithmetic on them overflows (axes, plots)."""
+
+WELL_ARRAYS = ("image", "mask", "depth_start", "depth_step", "depth_unit", "name")
+"""The arrays of a well ``.npz`` that are read; any other array is never loaded."""
+
+MAX_TEXT_CHARS = 1000
+"""Names and units longer than this are refused before they are read."""
+
+
+def _npz_headers(path: Path, archive: zipfile.ZipFile) -> dict[str, tuple[tuple, np.dtype, zipfile.ZipInfo]]:
+    """``{name: (shape, dtype, entry)}`` of the arrays of :data:`WELL_ARRAYS`, from their headers only."""
+    headers = {}
+    for info in archive.infolist():
+        key = info.filename.removesuffix(".npy")
+        if key not in WELL_ARRAYS:
+            continue
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            reader = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(
+                version)
+            if reader is None:
+                raise ValueError(f"array {key!r} has .npy format {version}, expected 1.0 or 2.0")
+            shape, _, dtype = reader(member)
+            header_bytes = member.tell()
+        if dtype.hasobject:
+            raise ValueError(f"array {key!r} holds Python objects")
+        if info.file_size > header_bytes + math.prod(shape) * dtype.itemsize:
+            raise ValueError(f"array {key!r} holds more bytes than its header declares")
+        headers[key] = (shape, dtype, info)
+    return headers
+
+
+def _check_headers(path: Path, headers: dict) -> None:
+    """Refuse wrong shapes before any array is read (a 2 GB 'depth_start' is never loaded)."""
+    if "image" not in headers:
+        raise CorrosegInputError(path, "no 'image' array in the .npz")
+    shape, dtype, _ = headers["image"]
+    if len(shape) != 2 or dtype.kind != "f":
+        raise CorrosegInputError(path, f"image must be a 2-D float array, got {dtype} {shape}")
+    if "mask" in headers and headers["mask"][0] != shape:
+        raise CorrosegInputError(path, "mask must be 0/1 with the image's shape")
+    for key in WELL_ARRAYS[2:]:
+        if key in headers and headers[key][0] != ():
+            raise CorrosegInputError(path, f"{key} must be one value, got shape {headers[key][0]}")
+        if key in headers and headers[key][1].kind in "US" and headers[key][1].itemsize > 4 * MAX_TEXT_CHARS:
+            raise CorrosegInputError(path, f"{key} is longer than {MAX_TEXT_CHARS} characters")
+
+
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an ``.npz``; an unreadable file (or a plain ``.npy``) names the file."""
+    """The arrays of :data:`WELL_ARRAYS` in an ``.npz``, headers checked first; an unreadable file names it."""
+    if not path.is_file():
+        raise CorrosegInputError(path, "no such file" if not path.exists() else "not a regular file")
     try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise CorrosegInputError(path, "a single .npy array, not an .npz archive of named arrays")
-        with data:
-            return {key: data[key] for key in data.files}
-    except FileNotFoundError:
-        raise CorrosegInputError(path, "no such file") from None
+        if not zipfile.is_zipfile(path):
+            with open(path, "rb") as handle:
+                is_npy = handle.read(6) == b"\x93NUMPY"
+            raise CorrosegInputError(path, "a single .npy array, not an .npz archive of named arrays" if is_npy
+                                     else "unreadable .npz file (not a zip archive of .npy arrays)")
+        with zipfile.ZipFile(path) as archive:
+            headers = _npz_headers(path, archive)
+            _check_headers(path, headers)
+            arrays = {}
+            for key, (_, _, info) in headers.items():
+                with archive.open(info) as member:
+                    arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
+            return arrays
+    except CorrosegInputError:
+        raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, CorrosegInputError):
-            raise
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise CorrosegInputError(path, f"unreadable .npz file ({reason})") from None
 

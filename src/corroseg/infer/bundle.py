@@ -26,6 +26,7 @@ from corroseg.infer.threshold import read_threshold
 from corroseg.infer.tta import TTAPredictor
 from corroseg.infer.windows import predict_well
 from corroseg.models import create
+from corroseg.models.budget import check_memory
 from corroseg.train.config import CONFIG, SCALER, WEIGHTS, TrainConfig, read_config
 
 
@@ -72,15 +73,21 @@ def load_run_model(run: str | Path) -> tuple[torch.nn.Module, TrainConfig]:
         weights = load_file(str(run / WEIGHTS))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CorrosegInputError(run / WEIGHTS, f"unreadable weights file ({exc})") from None
+    options = {k: v for k, v in config.model_options.items() if k != "pretrained"}
     try:
-        model = create(config.model, **{k: v for k, v in config.model_options.items() if k != "pretrained"})
-    except CorrosegUserError as exc:  # a model or option this version does not know
+        check_memory(config.model, options, 1, config.predict_rows, 72, training=False, what="model_options")
+        model = create(config.model, **options)
+    except CorrosegUserError as exc:  # a model or option this version does not know, or one too large
         raise CorrosegInputError(run / CONFIG, str(exc)) from None
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
         problem = str(exc).splitlines()[0]
         raise CorrosegInputError(run / WEIGHTS, f"weights do not fit model {config.model} ({problem})") from None
+    damaged = [name for name, tensor in weights.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
+    if damaged:
+        raise CorrosegInputError(run / WEIGHTS, f"{len(damaged)} weight tensors hold NaN or inf (first: {damaged[0]}); "
+                                                "the training diverged or the file is damaged")
     return model.eval(), config
 
 

@@ -16,6 +16,7 @@ A folds run predicts as the ensemble of its folds (``infer.ensemble.load_predict
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ import numpy as np
 from corroseg.atomic import atomic_path, write_json
 from corroseg.data.labelled import LabelledWell, default_excluded_wells, load_labelled_wells, require_learnable
 from corroseg.errors import CorrosegInputError, CorrosegUserError
+from corroseg.guard import output_lock, refuse_overwriting_inputs
 from corroseg.infer.bundle import Predictor
 from corroseg.infer.evaluate import evaluate, iou_nonempty
 from corroseg.infer.threshold import patch_scoring_arrays, tune_threshold, write_threshold
@@ -112,24 +114,27 @@ def train(
 
     ``status`` (optional) receives a line for each step of a cross-validation.
     """
-    if folds is None:
-        if Path(out).is_dir() and is_folds_run(out):
-            raise CorrosegInputError(out, "is a cross-validation run: pass --folds to continue or replace it")
-        run = fit(data, out, cfg, resume=resume, force=force, progress=progress, overrides=overrides)
-        extra_rank = int(os.environ.get("LOCAL_RANK", 0)) + int(os.environ.get("NODE_RANK", 0)) > 0
-        if not extra_rank and (run / WEIGHTS).is_file():  # DDP's other ranks leave it to the first
-            tune_run(run, data)
-        return run
-    return cross_validate(data, out, cfg, folds, resume=resume, force=force, progress=progress,
-                          overrides=overrides, status=status)
+    refuse_overwriting_inputs([out], datasets=[data])
+    extra_rank = int(os.environ.get("LOCAL_RANK", 0)) + int(os.environ.get("NODE_RANK", 0)) > 0
+    # DDP relaunches this command for the other ranks: only the first one holds the run's lock
+    with contextlib.nullcontext() if extra_rank else output_lock(out):
+        if folds is None:
+            if Path(out).is_dir() and is_folds_run(out):
+                raise CorrosegInputError(out, "is a cross-validation run: pass --folds to continue or replace it")
+            run = fit(data, out, cfg, resume=resume, force=force, progress=progress, overrides=overrides)
+            if not extra_rank and (run / WEIGHTS).is_file():  # DDP's other ranks leave it to the first
+                tune_run(run, data)
+            return run
+        return cross_validate(data, out, cfg, folds, resume=resume, force=force, progress=progress,
+                              overrides=overrides, status=status)
 
 
 def _prepare_folds_dir(out: Path, resume: bool, force: bool) -> None:
-    """As for one run (its top-level config.yaml marks it as a run), but resume needs folds.json."""
+    """As for one run (marked as a cross-validation run), but resume needs folds.json."""
     if resume and not is_folds_run(out):
         raise CorrosegInputError(out, "nothing to resume: no folds.json here")
     if not resume:
-        prepare_run_dir(out, resume=False, force=force)
+        prepare_run_dir(out, resume=False, force=force, kind="folds")
 
 
 def _save_oof(out: Path, probabilities: dict[int, np.ndarray]) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 from corroseg.data.challenge import FALSE_ALARM_WELLS, find_label_file, pair, read_images, read_labels
 from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.labelled import is_synthetic
-from corroseg.data.wells import WidthOverride, assemble, resolve_width
+from corroseg.data.wells import check_width_wells, WidthOverride, assemble, resolve_width
 from corroseg.errors import CorrosegInputError
 from corroseg.infer.bundle import WellPredictor
 from corroseg.models import metrics
@@ -71,6 +71,7 @@ def evaluate(predictor: WellPredictor, data: str | Path, split: str = "test",
     sees its true neighbours; only the labelled patches are scored.
     """
     images = read_images(data, split)  # read once: every image is predicted, the labelled ones scored
+    check_width_wells(widths, images.well_ids(), data)
     label_file = find_label_file(data, split) if Path(data).is_dir() else None
     if label_file is None:
         raise CorrosegInputError(data, f"no y_{split}*.csv labels to evaluate against")

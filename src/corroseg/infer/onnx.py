@@ -27,6 +27,7 @@ from torch import nn
 from corroseg.atomic import atomic_path
 from corroseg.data.challenge import PATCH_SIZE
 from corroseg.errors import CorrosegInputError
+from corroseg.guard import output_lock, refuse_overwriting_inputs
 from corroseg.infer.bundle import ONNX_FILE, has_fresh_onnx, load_run_model
 from corroseg.train.config import TrainConfig
 
@@ -197,12 +198,13 @@ def export_run(run: str | Path, out: str | Path | None = None, force: bool = Fal
     out = Path(out) if out is not None else run / ONNX_FILE
     if out.is_dir():
         raise CorrosegInputError(out, "is a folder; give a file name such as model.onnx")
+    refuse_overwriting_inputs([out], runs=[run])
     if out.exists() and not force:
         raise CorrosegInputError(out, "already exists (use --force to replace it)")
     model, config = load_run_model(run)
     data = export_bytes(model)
     _verified(model, data, run, check_shapes(model, _run_widths(config), (config.predict_rows,)))
-    with atomic_path(out) as tmp:
+    with output_lock(out), atomic_path(out) as tmp:
         tmp.write_bytes(data)
     return out
 

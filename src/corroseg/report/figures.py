@@ -83,7 +83,7 @@ def learning_curves_figure(curves: Mapping[str, object], best_epoch: int | None 
             ax.axvline(best_epoch, color="0.4", lw=0.8, ls="-.", label=f"kept epoch {best_epoch}")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=10, parse_math=False)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
         if ax.lines:
@@ -288,7 +288,7 @@ def patch_grid_figure(images: np.ndarray, truths: np.ndarray, predictions: np.nd
             ax.set_xticks([])
             ax.set_yticks([])
             if j == 1:
-                ax.set_title(titles[i], fontsize=7.5, pad=2)
+                ax.set_title(titles[i], fontsize=7.5, pad=2, parse_math=False)
     legend = [(OUTCOME_COLOURS[TRUE_POSITIVE], "found"), (OUTCOME_COLOURS[FALSE_POSITIVE], "false alarm"),
               (OUTCOME_COLOURS[FALSE_NEGATIVE], "missed"), (NO_DATA_GREY, "no data")]
     fig.legend([Patch(facecolor=tuple(c), edgecolor="0.4", lw=0.5) for c, _ in legend], [t for _, t in legend],
@@ -344,6 +344,6 @@ def depth_profile_figure(mask: np.ndarray, valid: np.ndarray, truth: np.ndarray 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right", ncol=3)
     if title:
-        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_title(title, fontsize=9, loc="left", parse_math=False)
     fig.tight_layout()
     return fig

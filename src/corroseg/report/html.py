@@ -42,6 +42,7 @@ from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.labelled import is_synthetic
 from corroseg.data.wells import assemble, load_well, resolve_width
 from corroseg.errors import CorrosegInputError
+from corroseg.guard import RUN_INPUTS, output_lock, refuse_overwriting_inputs
 from corroseg.infer.bundle import WellPredictor
 from corroseg.infer.tta import TTAPredictor
 from corroseg.infer.ensemble import load_predictor
@@ -788,8 +789,16 @@ def write_report(run: str | Path, out: str | Path | None = None, data: str | Pat
     if not run.is_dir():
         raise CorrosegInputError(run, "no such run folder")
     out = Path(out) if out is not None else run / REPORT_NAME
+    refuse_overwriting_inputs([out], runs=[run], datasets=[d for d in (data, real) if d is not None],
+                              run_reads=RUN_INPUTS + ("model.onnx",))
     if out.exists() and not force:
         raise CorrosegInputError(out, "already exists; pass --force to overwrite it")
+    with output_lock(out):
+        return _write_report(run, out, data, real, predictor, say, real_wells, started)
+
+
+def _write_report(run: Path, out: Path, data, real, predictor: WellPredictor | None, say: Progress,
+                  real_wells: Sequence[tuple[str, int]], started: float) -> Path:
     say("reading the run")
     info = RunInfo.read(run)
     predictor, problem = _predictor(run, info, predictor)

@@ -14,17 +14,18 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
-from corroseg.atomic import atomic_path
+from corroseg.atomic import atomic_path, remove_temps
 from corroseg.data.challenge import read_images, write_submission
-from corroseg.data.wells import Well, WidthOverride, assemble, load_well, resolve_width
+from corroseg.data.wells import Well, WidthOverride, assemble, check_width_wells, load_well, resolve_width
 from corroseg.errors import CorrosegInputError
+from corroseg.guard import RUN_INPUTS, output_lock, refuse_overwriting_inputs
 from corroseg.infer.bundle import WellPredictor
 from corroseg.report.strips import DPI, well_strip_figure
 
@@ -43,14 +44,6 @@ def _savez_prediction(file: Path, probability: np.ndarray, mask: np.ndarray, wel
     )
 
 
-def write_prediction(path: str | Path, probability: np.ndarray, mask: np.ndarray, well: Well) -> Path:
-    """Write a whole-well prediction ``.npz`` atomically."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        _savez_prediction(tmp, probability, mask, well)
-    return path
-
-
 def outputs_of(out: str | Path) -> tuple[Path, Path]:
     """The ``.npz`` and ``.png`` a whole-well prediction writes for ``out``."""
     out = Path(out)
@@ -66,6 +59,7 @@ def predict_one_well(predictor: WellPredictor, well: Well, out: str | Path, forc
     out, png = outputs_of(out)
     for path in (out, png):
         _refuse_overwrite(path, force)
+    remove_temps(out.parent, (out.name, png.name))  # left by a predict killed while writing this well
     probability = predictor.predict_well(well.image)
     mask = predictor.segment_well(well.image, probability)
     valid = np.isfinite(probability)
@@ -92,10 +86,11 @@ def well_sources(path: Path, widths: WidthOverride | None, split: str = "test") 
     """
     if path.suffix == ".npz":
         return [(path.stem, functools.partial(load_well, path))]
-    files = sorted(p for p in path.glob("*.npz") if not p.name.startswith(".")) if path.is_dir() else []
+    files = sorted(p for p in path.glob("*.npz") if not p.name.startswith(".") and p.is_file()) if path.is_dir() else []
     if files:
         return [(file.stem, functools.partial(load_well, file)) for file in files]
     images = read_images(path, split)
+    check_width_wells(widths, images.well_ids(), path)
 
     def assembled(number: int) -> Well:
         patches = images.images[images.wells == number]
@@ -114,36 +109,52 @@ def predict_path(
     widths: WidthOverride | None = None,
     force: bool = False,
     progress: bool = False,
+    runs: Sequence[str | Path] = (),
 ) -> dict:
-    """Predict INPUT into OUT (see the module docstring for what each OUT means)."""
+    """Predict INPUT into OUT (see the module docstring for what each OUT means).
+
+    ``runs`` are the run folders behind ``predictor``: no output may be one of their files.
+    """
     source, out = Path(source), Path(out)
     if not source.exists():
         raise CorrosegInputError(source, "no such file or folder")
+
+    def refuse_inputs(outputs) -> None:
+        refuse_overwriting_inputs(outputs, files=[source] if source.is_file() else [],
+                                  datasets=[source] if source.is_dir() else [], runs=runs,
+                                  run_reads=RUN_INPUTS + ("model.onnx",))
+
     if out.suffix == ".csv":
         if source.suffix == ".npz":
             raise CorrosegInputError(out, "a submission CSV needs challenge patches as input, not a well .npz")
+        refuse_inputs([out])
         _refuse_overwrite(out, force)
         images = read_images(source, split)
-        masks = predictor.patch_masks(images, blank_corrupted=blank_corrupted, widths=widths)
-        write_submission(out, images.names, masks)
+        check_width_wells(widths, images.well_ids(), source)
+        with output_lock(out):
+            masks = predictor.patch_masks(images, blank_corrupted=blank_corrupted, widths=widths)
+            write_submission(out, images.names, masks)
         blanked = int((masks.reshape(len(masks), -1).sum(1) == 0).sum())
         return {"kind": "submission", "csv": str(out), "patches": len(images), "empty_masks": blanked,
                 "patches_with_corrosion": len(images) - blanked, "source": str(images.source)}
+    if out.suffix not in ("", ".npz"):
+        raise CorrosegInputError(out, "OUT must end in .csv (submission), .npz (one well) or be a folder")
     wells = well_sources(source, widths, split)
     if out.suffix == ".npz":
         if len(wells) > 1:
             raise CorrosegInputError(source, "holds several wells; give a folder as OUT to predict them all")
-        return {"kind": "well", **predict_one_well(predictor, wells[0][1](), out, force)}
-    if out.suffix:
-        raise CorrosegInputError(out, "OUT must end in .csv (submission), .npz (one well) or be a folder")
-    for name, _ in wells:  # refuse before predicting anything, not at the first existing well
-        for path in outputs_of(out / f"{name}.npz"):
-            _refuse_overwrite(path, force)
+        refuse_inputs(outputs_of(out))
+        with output_lock(out):
+            return {"kind": "well", **predict_one_well(predictor, wells[0][1](), out, force)}
+    planned = [path for name, _ in wells for path in outputs_of(out / f"{name}.npz")]
+    refuse_inputs(planned)
+    for path in planned:  # refuse before predicting anything, not at the first existing well
+        _refuse_overwrite(path, force)
     for _, load in wells:  # a broken well file is refused before any output is written (read again below)
         load()
     results = []
-    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=Console(stderr=True),
-                  disable=not progress) as bar:
+    with output_lock(out), Progress(*Progress.get_default_columns(), MofNCompleteColumn(),
+                                    console=Console(stderr=True), disable=not progress) as bar:
         task = bar.add_task("predicting wells", total=len(wells))
         for name, load in wells:
             bar.update(task, description=f"predicting {name}")

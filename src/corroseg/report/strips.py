@@ -344,7 +344,7 @@ def well_strip_figure(
                 formatter.set_scientific(False)
                 ax.yaxis.set_major_formatter(formatter)
                 ax.tick_params(axis="y", labelsize=6.5, length=2, pad=1)
-                ax.set_ylabel(f"depth ({depth_unit})", fontsize=7, labelpad=2)
+                ax.set_ylabel(f"depth ({depth_unit})", fontsize=7, labelpad=2, parse_math=False)
             else:
                 ax.tick_params(axis="y", left=False, labelleft=False)
 
@@ -389,9 +389,11 @@ def well_strip_figure(
         detail += f"; every {k} rows reduced (min image / max probability)"
     if k_cols > 1:
         detail += f"; every {k_cols} azimuth columns reduced"
-    fig.text(0.1 / fig_w, 1 - 0.08 / fig_h, f"{head}{rows} x {width}", fontsize=10, weight="bold", va="top")
-    fig.text(0.1 / fig_w, 1 - 0.30 / fig_h, stats, fontsize=8, va="top")
-    fig.text(0.1 / fig_w, 1 - 0.47 / fig_h, detail, fontsize=7.5, va="top", color="0.25")
+    # names and units come from the input file: never parsed as mathtext (a stray '$' would break the figure)
+    fig.text(0.1 / fig_w, 1 - 0.08 / fig_h, f"{head}{rows} x {width}", fontsize=10, weight="bold", va="top",
+             parse_math=False)
+    fig.text(0.1 / fig_w, 1 - 0.30 / fig_h, stats, fontsize=8, va="top", parse_math=False)
+    fig.text(0.1 / fig_w, 1 - 0.47 / fig_h, detail, fontsize=7.5, va="top", parse_math=False, color="0.25")
     return fig
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from rich.progress import Progress
 
 from corroseg.atomic import atomic_dir
+from corroseg.guard import check_replaceable, mark, output_lock, refuse_overwriting_inputs
 from corroseg.data.challenge import PATCH_SIZE, write_submission
 from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.names import format_name
@@ -338,11 +339,12 @@ def write_dataset(
         raise CorrosegInputError(real if real is not None else preset.name,
                                  "no real x_train/ and x_test/ there; real textures are built from the real wells "
                                  "(pass --real DIR, e.g. ../shared/data/challenge, or --preset parametric)")
+    if preset.texture == "real":
+        refuse_overwriting_inputs([out], datasets=[real])
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if not overwrite:
             raise CorrosegInputError(out, "already exists and is not empty; choose another folder or pass --force")
-        if not (out / "synth.json").is_file():
-            raise CorrosegInputError(out, "is not a corroseg synthetic dataset (no synth.json); refusing to replace it")
+        check_replaceable(out, "dataset")
     manifest = {"seed": seed, "preset": asdict(preset), "label_rule": LABEL_RULE, "wells": {}}
     banks = {}
     if preset.texture == "real":
@@ -350,12 +352,14 @@ def write_dataset(
         banks = {split: build_bank(real, split) for split in ("train", "test")}
         manifest["textures"] = {split: {"source": bank.source, "painted_out_share": bank.suspect_share}
                                 for split, bank in banks.items()}
-    with atomic_dir(out, replace=True) as staging:
+    with output_lock(out), atomic_dir(out, replace=True) as staging:
+        check_replaceable(out, "dataset")  # again under the lock: another command may have written it meanwhile
         with Progress(disable=not progress, transient=False) as bar:
             for split in ("train", "test"):
                 wells = generate_split(seed, preset, split, bar, bank=banks.get(split))
                 _write_split(staging, split, wells, manifest)
         (staging / "synth.json").write_text(json.dumps(manifest, indent=1))
+        mark(staging, "dataset")
     return out
 
 

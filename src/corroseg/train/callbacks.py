@@ -1,4 +1,5 @@
-"""Training callbacks: gradual unfreezing of a pretrained encoder, throughput, a CPU-time budget."""
+"""Training callbacks: gradual unfreezing of a pretrained encoder, throughput, a CPU-time budget,
+the resumed config saved when training starts."""
 
 from __future__ import annotations
 
@@ -100,3 +101,20 @@ class CpuTimeBudget(L.Callback):
         if time.process_time() - self._start >= self.seconds:
             self.spent = True
             trainer.should_stop = True
+
+
+class SaveConfigOnStart(L.Callback):
+    """Write a resumed run's config (its new ``max_epochs`` and the like) once training has started.
+
+    A resume that fails before its first step (a checkpoint Lightning cannot restore,
+    a device that is not there) leaves the run's ``config.yaml`` as it was.
+    """
+
+    def __init__(self, cfg, path):
+        self.cfg, self.path = cfg, path
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        from corroseg.train.config import save_config
+
+        if trainer.is_global_zero:
+            save_config(self.cfg, self.path)

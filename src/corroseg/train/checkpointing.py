@@ -14,6 +14,8 @@ callback keeps absolute paths, which :class:`RunCheckpoint` re-roots when a run 
 from __future__ import annotations
 
 import csv
+import errno
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,26 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO takes no storage_options (local files only)")
         with atomic_path(Path(path)) as tmp:
-            torch.save(checkpoint, tmp)
+            try:
+                torch.save(checkpoint, tmp)
+            except RuntimeError as exc:  # torch reports a full disk or a failed write as a bare iostream error
+                raise write_failure(path, exc) from None
+
+
+def write_failure(path, exc: Exception) -> OSError:
+    """An ``OSError`` naming ``path`` for a write that a library reported as another kind of error.
+
+    The CLI prints it as one line; a full disk (the usual cause) is said as such.
+    """
+    folder = Path(path).parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+    if free is not None and free < 1 << 20:
+        return OSError(errno.ENOSPC, f"no space left on the device ({free:,} bytes free; {reason})", str(path))
+    return OSError(errno.EIO, f"could not write the file ({reason})", str(path))
 
 
 class RunCheckpoint(ModelCheckpoint):

@@ -29,46 +29,79 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 
 from corroseg.atomic import atomic_path, remove_temps, write_json
 from corroseg.errors import CorrosegInputError, CorrosegUserError
-from corroseg.train.callbacks import CpuTimeBudget, GradualUnfreezing, Throughput
-from corroseg.train.checkpointing import AtomicCheckpointIO, AtomicCSVLogger, RunCheckpoint
+from corroseg.guard import check_replaceable, mark
+from corroseg.train.callbacks import CpuTimeBudget, GradualUnfreezing, SaveConfigOnStart, Throughput
+from corroseg.train.checkpointing import AtomicCheckpointIO, AtomicCSVLogger, RunCheckpoint, write_failure
 from corroseg.data.scaling import PatchScaler
+from corroseg.models.budget import check_memory
 from corroseg.train.config import CONFIG, DATA, METRICS, SCALER, WEIGHTS, TrainConfig, load_config, parse_override, save_config
 from corroseg.train.datamodule import WellDataModule
 from corroseg.train.module import SegModule
 
 
 
-def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
-    """Refuse to overwrite a run without ``force``; never delete a folder that is not a run."""
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+
+
+def prepare_run_dir(out: Path, resume: bool, force: bool, kind: str = "run") -> None:
+    """Refuse to overwrite a run without ``force``; never delete a folder corroseg did not write.
+
+    With ``force`` an existing folder is replaced only if its marker says it is a run
+    of ``kind`` and it holds nothing but a run's files (:func:`corroseg.guard.check_replaceable`).
+    """
     if resume:
-        if not (out / "checkpoints" / "last.ckpt").is_file() or not (out / CONFIG).is_file():
-            raise CorrosegInputError(out, "nothing to resume: no checkpoints/last.ckpt and config.yaml here")
+        if not (out / LAST_CHECKPOINT).is_file() or not (out / CONFIG).is_file():
+            raise CorrosegInputError(out, "nothing to resume: no checkpoints/last.ckpt and config.yaml here "
+                                          "(start it again with --force)")
         return
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if not force:
-            raise CorrosegInputError(out, "already exists; pass --force to overwrite it or --resume to continue it")
-        if not (out / CONFIG).is_file():
-            raise CorrosegInputError(out, "is not a corroseg run (no config.yaml); refusing to delete it")
+            how = " or --resume to continue it" if (out / LAST_CHECKPOINT).is_file() else ""
+            raise CorrosegInputError(out, f"already exists; pass --force to overwrite it{how}")
+        check_replaceable(out, kind)
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    mark(out, kind)
+
+
+CHECKPOINT_KEYS = ("epoch", "global_step", "state_dict", "optimizer_states", "loops")
+"""What a Lightning checkpoint must hold to be resumed from."""
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """The number of finished epochs in a Lightning checkpoint; one line naming it when it is unreadable."""
+    try:
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of the file it then refuses
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        missing = [key for key in CHECKPOINT_KEYS if key not in state]
+        if missing:
+            raise ValueError(f"no {', '.join(missing)}")
+        return int(state["epoch"]) + 1
+    except Exception as exc:  # noqa: BLE001 - truncated, empty, pickled code or not a checkpoint at all
+        problem = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")[:100]
+        raise CorrosegInputError(path, f"is not a readable checkpoint ({problem}); the run cannot be resumed, "
+                                       "start it again with --force") from None
 
 
 RESUMABLE_KEYS = ("max_epochs", "max_time", "max_cpu_time", "accelerator", "devices", "strategy", "num_workers", "threads")
 """Config keys a resumed run may change; the others would change what the checkpoint means."""
 
 
-def _trainer(cfg: TrainConfig, out: Path, progress: bool, resume: bool) -> tuple[L.Trainer, ModelCheckpoint, Throughput]:
+def _trainer(cfg: TrainConfig, out: Path, progress: bool, resume: bool,
+             extra: tuple = ()) -> tuple[L.Trainer, ModelCheckpoint, Throughput]:
     checkpoint = RunCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_iou", mode="max",
                                save_top_k=1, enable_version_counter=False)
     # the latest epoch, every epoch (save_last=True only writes it when the best one changes)
     latest = RunCheckpoint(dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1,
                            every_n_epochs=1, enable_version_counter=False)
     throughput = Throughput()
-    callbacks: list = [checkpoint, latest, throughput]
+    callbacks: list = [checkpoint, latest, throughput, *extra]
     if cfg.patience:
         callbacks.append(EarlyStopping(monitor="val_iou", mode="max", patience=cfg.patience))
     if cfg.unfreeze_every:
@@ -138,7 +171,10 @@ def _fit_or_interrupt(trainer: L.Trainer, module: SegModule, datamodule: WellDat
     except SystemExit:
         if not trainer.interrupted:
             raise
-        raise KeyboardInterrupt(f"{out} keeps its last checkpoint; continue with --resume") from None
+        if (out / LAST_CHECKPOINT).is_file():
+            raise KeyboardInterrupt(f"{out} keeps its last checkpoint; continue with --resume") from None
+        raise KeyboardInterrupt(f"{out} has no checkpoint yet (stopped in its first epoch); "
+                                "start it again with --force") from None
     finally:
         if main_thread and handler is not None:
             signal.signal(signal.SIGINT, handler)  # Lightning ignores SIGINT while it shuts down
@@ -180,16 +216,18 @@ def fit(
     out = Path(out)
     # DDP relaunches this command for the other ranks: only the first one manages the folder
     launched_rank = int(os.environ.get("LOCAL_RANK", 0)) + int(os.environ.get("NODE_RANK", 0))
-    if resume:
+    if resume:  # everything is checked before the run is touched; its config is rewritten once training starts
         prepare_run_dir(out, resume=True, force=False)
-        remove_temps(out / "checkpoints", ("last.ckpt", "best.ckpt"))
-        remove_temps(out, (WEIGHTS, METRICS, DATA, CONFIG, SCALER))
         changed = [parse_override(o)[0] for o in overrides]
         frozen = [k for k in changed if k.partition(".")[0] not in RESUMABLE_KEYS]
         if frozen:
             raise CorrosegUserError(f"cannot change {', '.join(frozen)} when resuming (only "
                                     f"{', '.join(RESUMABLE_KEYS)}); start a new run instead")
         cfg = load_config(out / CONFIG, overrides)
+        done = checkpoint_epoch(out / LAST_CHECKPOINT)
+        if cfg.max_epochs is not None and cfg.max_epochs <= done:
+            raise CorrosegUserError(f"max_epochs={cfg.max_epochs}: {out} has already trained {done} epochs; "
+                                    f"resume with max_epochs above {done}")
     cfg = cfg or TrainConfig()
     if cfg.unfreeze_every and cfg.model != "corroseg":
         raise CorrosegUserError(f"config unfreeze_every needs a model with a pretrained encoder (corroseg), not {cfg.model}")
@@ -198,6 +236,8 @@ def fit(
         torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     # everything a user can get wrong is checked before an existing run is replaced
+    height, width = (36, 36) if cfg.window == "patch" else (cfg.window_rows, 72)
+    check_memory(cfg.model, dict(cfg.model_options), cfg.batch_size, height, width, what="config")
     module = SegModule(module_settings(cfg, resume))
     if not getattr(module.model, "accepts_taller_inputs", False) and (cfg.window != "patch" or cfg.predict_rows != 36):
         raise CorrosegUserError(f"model {cfg.model} reads 36x36 patches only: use window=patch window_rows=36 "
@@ -206,12 +246,17 @@ def fit(
     if resume:
         datamodule.scaler = PatchScaler.load(out / SCALER)  # the run's own, never re-fitted
     datamodule.setup("fit")
-    trainer, checkpoint, throughput = _trainer(cfg, out, progress, resume)
+    # on resume the config (with the new max_epochs etc.) is written once training really starts
+    saver = (SaveConfigOnStart(cfg, out / CONFIG),) if resume and launched_rank == 0 else ()
+    trainer, checkpoint, throughput = _trainer(cfg, out, progress, resume, saver)
     if launched_rank == 0:
-        if not resume:
+        if resume:
+            remove_temps(out / "checkpoints", ("last.ckpt", "best.ckpt"))
+            remove_temps(out, (WEIGHTS, METRICS, DATA, CONFIG, SCALER))
+        else:
             prepare_run_dir(out, resume=False, force=force)
             datamodule.scaler.save(out / SCALER)
-        save_config(cfg, out / CONFIG)  # on resume: with the new max_epochs etc.
+            save_config(cfg, out / CONFIG)
     started, cpu_started = time.perf_counter(), time.process_time()
     last = out / "checkpoints" / "last.ckpt"
     _fit_or_interrupt(trainer, module, datamodule, last if resume else None, out)
@@ -221,7 +266,10 @@ def fit(
     state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
     weights = {k.removeprefix("model."): v.contiguous() for k, v in state.items() if k.startswith("model.")}
     with atomic_path(out / WEIGHTS) as tmp:
-        save_file(weights, str(tmp), metadata={"model": cfg.model})
+        try:
+            save_file(weights, str(tmp), metadata={"model": cfg.model})
+        except SafetensorError as exc:  # a full disk, reported in safetensors' own error type
+            raise write_failure(out / WEIGHTS, exc) from None
     write_json(out / DATA, datamodule.facts)
     metrics = summarize_training(out, trainer, throughput, time.perf_counter() - started)
     metrics["cpu_seconds_this_session"] = round(time.process_time() - cpu_started, 2)

@@ -453,3 +453,18 @@ def test_an_interrupt_before_the_first_checkpoint_says_what_is_true(synth_data, 
     one_line_error(invoke("train", synth_data, "--out", out, "--resume"), "nothing to resume", "--force")
     result = invoke("train", synth_data, "--out", out, "--force", *TINY)
     assert result.exit_code == 0, result.output
+
+
+# ------------------------------------------------------------------ F9: the docs say what prediction does
+
+def test_docs_say_the_tuned_threshold_is_kept_not_used_by_default(tiny_run):
+    from corroseg.infer.ensemble import load_predictor
+    from corroseg.infer.threshold import read_threshold
+    from corroseg.train.config import read_config
+
+    predictor = load_predictor(tiny_run)
+    assert predictor.threshold == read_config(tiny_run / "config.yaml").threshold
+    assert load_predictor(tiny_run, threshold="tuned").threshold == read_threshold(tiny_run)
+    training = (Path(__file__).parents[1] / "docs" / "training.md").read_text()
+    assert "on by default" not in training.split("**Threshold tuned on held-out wells")[1][:40]
+    assert "Prediction uses the config's\n`threshold`" in training

@@ -120,7 +120,7 @@ def main() -> None:
         systems.append((f"{args.folds.name} (folds ensemble)", [args.folds], False, "torch"))
     table = {}
     for name, runs, tta, engine in systems:
-        predictor = load_predictor(runs, tta=tta, engine=engine, postprocess=False)
+        predictor = load_predictor(runs, tta=tta, engine=engine, random_walker=False)
         for variant, row in score_variants(predictor, cases, variants_for(runs)).items():
             table[f"{name} | {variant}"] = row
             print(f"| {name} | {variant} | {row['threshold']:.3f} | {row['iou']:.4f} | {row['iou_nonempty']:.4f} | "

@@ -148,7 +148,7 @@ def run_entry(entry: Entry, data: Path, real: Path | None, out: Path, budget: fl
     """Train ``entry`` under the budget (unless already trained), predict and score it; write its result."""
     import torch
 
-    from corroseg.infer.crossval import train
+    from corroseg.workflows.train import train
     from corroseg.infer.ensemble import ensemble_threshold, load_predictor
     from corroseg.infer.postprocess import RandomWalker
     from corroseg.models import describe
@@ -166,7 +166,7 @@ def run_entry(entry: Entry, data: Path, real: Path | None, out: Path, budget: fl
 
     cases = Cases(data, real)
     tuned = ensemble_threshold([run], "tuned")
-    predictor = load_predictor([run], tta=False, postprocess=False, threads=1, engine="torch")
+    predictor = load_predictor([run], tta=False, random_walker=False, threads=1, engine="torch")
     probability, fa_probability, predict_s = predict_cases(predictor, cases)
     walk = walker_affordable(probability, fa_probability)
     variants = {"threshold 0.5": (0.5, None), "tuned threshold": (tuned, None)}
@@ -175,7 +175,7 @@ def run_entry(entry: Entry, data: Path, real: Path | None, out: Path, budget: fl
     scores = score_probabilities(predictor, cases, probability, fa_probability, variants)
     saved = {"test": probability, **{f"fa_{w}": p for w, p in fa_probability.items()}}
     if entry.tta:
-        tta = load_predictor([run], tta=True, postprocess=False, threads=1, engine="torch")
+        tta = load_predictor([run], tta=True, random_walker=False, threads=1, engine="torch")
         tta_probability, tta_fa, _ = predict_cases(tta, cases)
         tta_variants = {"threshold 0.5": (0.5, None)}
         if walker_affordable(tta_probability, tta_fa):
@@ -273,7 +273,7 @@ def ensemble_scores(out: Path, data: Path, real: Path | None, names: list[str], 
     if len(ready) < 2:
         return {}
     cases = Cases(data, real)
-    predictor = load_predictor([out / "runs" / slugs[ready[0]]], tta=False, postprocess=False, threads=2)
+    predictor = load_predictor([out / "runs" / slugs[ready[0]]], tta=False, random_walker=False, threads=2)
     stored = {n: np.load(out / "probabilities" / f"{slugs[n]}.npz") for n in ready}
     rows = {}
     for size in sorted({1, 3, 5, len(ready)}):
@@ -309,7 +309,7 @@ def strips(out: Path, real: Path, results: dict, names: list[str], rows: int = 5
     models = [n for n in names if n in results]
     if not models:
         return []
-    predictors = {n: load_predictor([out / "runs" / slugs[n]], tta=False, postprocess=False, threads=2)
+    predictors = {n: load_predictor([out / "runs" / slugs[n]], tta=False, random_walker=False, threads=2)
                   for n in models}
     k = results.get("_robust", {}).get("k")
     if k is not None:

@@ -150,7 +150,7 @@ def main() -> None:
     started = time.perf_counter()
     if args.picture:
         painting_picture(args.real, args.picture)
-    predictor = load_predictor(args.run, tta=False, postprocess=False)
+    predictor = load_predictor(args.run, tta=False, random_walker=False)
     present = read_images(args.real, "train").well_ids()
     sets = {
         "real wells 9 and 10 (defect-free)": real_wells(args.real, FALSE_ALARM_WELLS),

@@ -103,7 +103,7 @@ def synth_data(tmp_path_factory) -> Path:
 def tiny_run(synth_data, tmp_path_factory) -> Path:
     """One tiny trained run on ``synth_data`` (default preset, ``TINY``, threshold tuned on its
     validation wells, as ``corroseg train`` does); copy it before changing it."""
-    from corroseg.infer.crossval import train
+    from corroseg.workflows.train import train
     from corroseg.train.config import load_config
 
     out = tmp_path_factory.mktemp("runs") / "tiny"

@@ -97,7 +97,7 @@ def test_demo_runs_without_real_data(tmp_path):
 
 
 def test_demo_falls_back_to_parametric_wells_without_real_images(tmp_path):
-    from corroseg.demo import synthesis_preset
+    from corroseg.workflows.demo import synthesis_preset
 
     said = []
     assert synthesis_preset("default", tmp_path / "absent", said.append) == ("parametric", None)

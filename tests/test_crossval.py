@@ -15,7 +15,8 @@ from corroseg.cli import app
 from corroseg.data.labelled import load_labelled_wells
 from corroseg.errors import CorrosegUserError
 from corroseg.infer.bundle import Predictor
-from corroseg.infer.crossval import assign_folds, cross_validate, fold_dirs, is_folds_run, read_oof
+from corroseg.train.rundir import RunDir
+from corroseg.workflows.train import assign_folds, cross_validate, read_oof
 from corroseg.infer.ensemble import Ensemble, load_predictor
 from corroseg.infer.threshold import read_threshold, threshold_curve, tune_threshold
 from corroseg.train.config import load_config
@@ -52,7 +53,7 @@ def test_folds_hold_out_each_well_once_and_keep_its_oof_prediction(folds_run, sy
     wells = [w.well for w in load_labelled_wells(synth_data, "train")]
     held = [w for group in summary["assignment"] for w in group]
     assert sorted(held) == sorted(wells)
-    assert is_folds_run(folds_run) and len(fold_dirs(folds_run)) == 2
+    assert RunDir(folds_run).is_folds and len(RunDir(folds_run).fold_dirs()) == 2
     labelled = {w.well: w for w in load_labelled_wells(synth_data, "train")}
     for k, group in enumerate(summary["assignment"]):
         facts = json.loads((folds_run / f"fold_{k}" / "data.json").read_text())
@@ -136,7 +137,7 @@ def test_folds_run_predicts_as_the_mean_of_its_folds(folds_run, synth_data):
     assert ensemble.threshold == 0.5
     assert load_predictor(folds_run, threshold="tuned").threshold == read_threshold(folds_run)
     image = load_labelled_wells(synth_data, "test")[0].image
-    members = [Predictor.from_run(d).predict_well(image) for d in fold_dirs(folds_run)]
+    members = [Predictor.from_run(d.path).predict_well(image) for d in RunDir(folds_run).fold_dirs()]
     np.testing.assert_allclose(ensemble.predict_well(image), np.mean(members, axis=0), atol=1e-6)
 
 

@@ -243,7 +243,7 @@ def test_stale_temporaries_of_a_killed_predict_are_removed_on_the_next_write(tin
         path.write_bytes(b"half")
     result = invoke("predict", tiny_run, tmp_path / "in", "--out", out)
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["w0.npz", "w0.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["w0.json", "w0.npz", "w0.png"]
 
 
 # ------------------------------------------------------------------ F3, F5, F6, F14: hostile or odd inputs

@@ -19,7 +19,7 @@ from corroseg.infer.bundle import Predictor
 from corroseg.infer.evaluate import evaluate, false_alarms
 from corroseg.infer.windows import blend_weights, predict_well, window_starts
 from corroseg.models.metrics import challenge_iou
-from corroseg.report.predictions import predict_path
+from corroseg.workflows.predict import predict_path
 from corroseg.train.config import read_config, save_config
 
 runner = CliRunner()
@@ -237,11 +237,15 @@ def test_folder_output_one_npz_and_png_per_well(synth_data, dataset, predictor, 
     summary = predict_path(predictor, wells, tmp_path / "out")
     assert summary["kind"] == "wells" and len(summary["wells"]) == 2
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "test_well_1.npz", "test_well_1.png", "test_well_2.npz", "test_well_2.png"]
-    # a folder of challenge patches: one file pair per well
+        "test_well_1.json", "test_well_1.npz", "test_well_1.png", "test_well_2.json", "test_well_2.npz",
+        "test_well_2.png"]
+    record = json.loads((tmp_path / "out" / "test_well_1.json").read_text())
+    assert record["options"] == predictor.options.record(predictor.config)  # how it was predicted
+    assert record["threshold"] == predictor.threshold and record["rows"] == summary["wells"][0]["rows"]
+    # a folder of challenge patches: one .npz, .png and .json per well
     predict_path(predictor, dataset / "x_test", tmp_path / "patches")
     assert sorted(p.name for p in (tmp_path / "patches").iterdir()) == [
-        "well_1.npz", "well_1.png", "well_2.npz", "well_2.png"]
+        "well_1.json", "well_1.npz", "well_1.png", "well_2.json", "well_2.npz", "well_2.png"]
     with np.load(tmp_path / "patches" / "well_2.npz") as saved:
         assert saved["probability"].shape == (108, 36)
 

@@ -40,7 +40,7 @@ def test_random_walker_is_the_default_and_the_flag_turns_it_off(tiny_run, synth_
     plain = _evaluate(str(tiny_run), str(synth_data), "--no-random-walker")
     predictor.postprocess = None
     assert plain["iou"] == pytest.approx(evaluate(predictor, synth_data, "test")["iou"])
-    assert load_predictor(tiny_run, postprocess=False).postprocess is None
+    assert load_predictor(tiny_run, random_walker=False).postprocess is None
 
 
 def test_config_sets_the_walker(tiny_run, tmp_path):
@@ -53,7 +53,7 @@ def test_config_sets_the_walker(tiny_run, tmp_path):
     config.update(postprocess="threshold")
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     assert load_predictor(run).postprocess is None
-    assert load_predictor(run, postprocess=True).postprocess == RandomWalker(0.1, 0.9, 30.0)
+    assert load_predictor(run, random_walker=True).postprocess == RandomWalker(0.1, 0.9, 30.0)
 
 
 def test_onnx_engine_scores_as_torch(tiny_run, synth_data, scores):

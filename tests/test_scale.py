@@ -67,7 +67,7 @@ def wells_folder(tmp_path):
 
 
 def test_predict_folder_holds_one_well_at_a_time(tiny_run, wells_folder, tmp_path, monkeypatch):
-    import corroseg.report.predictions as predictions
+    import corroseg.workflows.predict as predictions
 
     loaded, held = [], []  # weak references to the wells loaded; how many were alive at each prediction
     real_load, real_predict = predictions.load_well, Predictor.predict_well
@@ -87,7 +87,7 @@ def test_predict_folder_holds_one_well_at_a_time(tiny_run, wells_folder, tmp_pat
     assert result.exit_code == 0, result.output
     assert held == [1, 1, 1]  # each well predicted with no other well in memory
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        f"well_{x}.{ext}" for x in "abc" for ext in ("npz", "png")]
+        f"well_{x}.{ext}" for x in "abc" for ext in ("json", "npz", "png")]
 
 
 def test_predict_folder_shows_a_progress_bar_over_wells(tiny_run, wells_folder, tmp_path):

@@ -259,7 +259,7 @@ def test_evaluate_rejects_an_unknown_split(tiny_run, synth_data):
 
 
 def test_cpu_time_budget_stops_mid_epoch_and_still_validates(synth_data, tmp_path):
-    from corroseg.infer.crossval import train
+    from corroseg.workflows.train import train
 
     # an epoch far longer than the budget: the stop comes after a few steps, a checkpoint anyway
     overrides = [o for o in TINY if not o.startswith(("max_epochs", "windows_per_epoch"))]

@@ -418,7 +418,7 @@ def train(
     The decision threshold is tuned on held-out training wells (the validation wells,
     or every well's out-of-fold prediction with --folds) and kept in RUN/threshold.json.
     """
-    from corroseg.infer.crossval import train as train_run
+    from corroseg.workflows.train import train as train_run
     from corroseg.train.config import load_config
 
     overrides = list(overrides or [])
@@ -493,14 +493,9 @@ WalkerOption = Annotated[
 def _load_predictor(runs: list[Path], threshold: str | None, tta: bool | None, engine: str = "auto",
                     walker: bool | None = None):
     from corroseg.infer.ensemble import load_predictor
+    from corroseg.infer.options import PredictOptions
 
-    if threshold not in (None, "tuned"):
-        try:
-            threshold = float(threshold)
-        except ValueError:
-            raise typer.BadParameter(f"{threshold!r}: expected a number in (0, 1) or 'tuned'",
-                                     param_hint="--threshold") from None
-    return load_predictor(runs, threshold=threshold, tta=tta, engine=engine, postprocess=walker)
+    return load_predictor(runs, PredictOptions(threshold=threshold, tta=tta, engine=engine, random_walker=walker))
 
 
 TTAOption = Annotated[
@@ -572,27 +567,17 @@ def evaluate(
     (mean and spread over folds).
     """
     _check_split(split)
-    from corroseg.infer.crossval import evaluate_folds, is_folds_run
-    from corroseg.infer.evaluate import evaluate as score_run
-    from corroseg.infer.evaluate import false_alarms
+    from corroseg.infer.options import PredictOptions
+    from corroseg.workflows.evaluate import evaluate_runs
 
-    predictor = _load_predictor(runs, threshold, tta, engine, walker)
-    widths = parse_widths(width)
-    with err_console.status(f"predicting the {split} wells"):
-        result = score_run(predictor, data, split, widths=widths, blank_corrupted=not keep_corrupted)
-    result["runs"] = [str(r) for r in runs]
-    if len(runs) == 1 and is_folds_run(runs[0]):
-        with err_console.status(f"predicting the {split} wells with each fold"):
-            result["folds"] = evaluate_folds(runs[0], data, split, threshold=predictor.threshold, tta=tta,
-                                             widths=widths, blank_corrupted=not keep_corrupted)
-    if false_alarm is not None:
-        with err_console.status("predicting the false-alarm wells"):
-            result["false_alarm"] = false_alarms(predictor, false_alarm, widths=widths)
+    options = PredictOptions(threshold=threshold, tta=tta, engine=engine, random_walker=walker)
+    result = evaluate_runs(runs, data, split, options, widths=parse_widths(width), blank_corrupted=not keep_corrupted,
+                           false_alarm=false_alarm, status=err_console.status)
     if as_json:
         _print_json(result)
         return
     title = " + ".join(map(str, runs))
-    _print_scores(f"{escape(title)} on {escape(str(data))} ({split}), threshold {predictor.threshold:.3f}", result)
+    _print_scores(f"{escape(title)} on {escape(str(data))} ({split}), threshold {result['threshold']:.3f}", result)
     if "folds" in result:
         folds = result["folds"]
         console.print("each fold alone: " + ", ".join(
@@ -622,7 +607,7 @@ def predict(
 ):
     """Predict a submission CSV for challenge patches, or a mask + PNG strip for whole wells."""
     _check_split(split)
-    from corroseg.report.predictions import predict_path
+    from corroseg.workflows.predict import predict_path
 
     predictor = _load_predictor(runs, threshold, tta, engine, walker)
     folder = not out.suffix  # many wells: a progress bar over wells instead of a spinner
@@ -687,7 +672,7 @@ def demo(
 ):
     """Synthesise wells, train the default model, evaluate it, measure false alarms on real wells 9 and 10,
     predict a grooved real well and a synthetic one, and say where everything is."""
-    from corroseg.demo import check_out, run_demo
+    from corroseg.workflows.demo import check_out, run_demo
 
     check_out(out, force)  # before the banner: a refusal is one line
     console.rule("corroseg demo: synthetic wells -> train -> evaluate -> predict")

@@ -1,6 +1,6 @@
 """A trained run as a predictor: config, scaler and weights from the run folder; no Lightning.
 
->>> predictor = Predictor.from_run("runs/demo")
+>>> predictor = Predictor.from_run("runs/demo")          # or load_predictor(RUNS, PredictOptions(...))
 >>> probability = predictor.predict_well(image)          # (rows, width), NaN where no data
 >>> masks = predictor.patch_masks(patch_images)           # challenge patches -> 0/1 masks
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,42 +22,19 @@ from corroseg.data.corruption import CorruptionPolicy, corrupted_pixels
 from corroseg.data.scaling import PatchScaler
 from corroseg.data.wells import WidthOverride, assemble, cut, resolve_width
 from corroseg.errors import CorrosegInputError, CorrosegUserError
-from corroseg.infer.threshold import read_threshold
+from corroseg.infer.options import PredictOptions
+from corroseg.infer.postprocess import RandomWalker
 from corroseg.infer.tta import TTAPredictor
 from corroseg.infer.windows import predict_well
 from corroseg.models import create
 from corroseg.models.budget import check_memory
 from corroseg.train.config import CONFIG, SCALER, WEIGHTS, TrainConfig, read_config
-
-
-def resolve_threshold(run: Path, config: TrainConfig, threshold: float | str | None) -> float:
-    """A run's decision threshold: a number, ``"tuned"`` (its ``threshold.json``) or None (its config's).
-
-    The tuned one is not the default: tuned on a run's three validation wells it helped one
-    seed and hurt another (docs/benchmarks.md, prediction options).
-    """
-    if threshold is None:
-        return config.threshold
-    if threshold == "tuned":
-        return read_threshold(run)
-    value = float(threshold)
-    if not 0.0 < value < 1.0:
-        raise CorrosegUserError(f"threshold {value}: must be in (0, 1) or 'tuned'")
-    return value
+from corroseg.train.rundir import ONNX_FILE, RunDir  # noqa: F401 - ONNX_FILE: where export writes
 
 
 SCALE_ROWS = 512 * PATCH_SIZE
 """Rows of a well scaled at a time (:meth:`Predictor.scaled`)."""
 
-ENGINES = ("torch", "onnx")
-ONNX_FILE = "model.onnx"
-"""Where ``corroseg export`` writes a run's ONNX model."""
-
-
-def has_fresh_onnx(run: str | Path) -> bool:
-    """True when ``RUN/model.onnx`` exists and is not older than the weights."""
-    onnx, weights = Path(run) / ONNX_FILE, Path(run) / WEIGHTS
-    return onnx.is_file() and (not weights.exists() or onnx.stat().st_mtime >= weights.stat().st_mtime)
 
 
 def load_run_model(run: str | Path) -> tuple[torch.nn.Module, TrainConfig]:
@@ -202,43 +179,46 @@ class Predictor(WellPredictor):
     threshold: float = 0.5
     postprocess: Callable[[np.ndarray, np.ndarray, float], np.ndarray] | None = None
 
-    @classmethod
-    def from_run(cls, run: str | Path, threads: int | None = None, bf16: bool = False,
-                 tta: bool | None = None, threshold: float | str | None = None, engine: str = "auto") -> Predictor:
-        """Load a run folder written by ``corroseg train``.
+    options: PredictOptions | None = None
+    """The resolved options it was loaded with (None when built by hand)."""
 
-        ``tta`` (default: the run's config) wraps the model in test-time augmentation.
-        ``threshold``: a number, ``"tuned"`` (``RUN/threshold.json``, tuned on held-out
-        training wells) or None (the run's config).
-        ``engine``: ``torch`` (eager), ``onnx`` (ONNX Runtime: ``RUN/model.onnx`` from
-        ``corroseg export``, or an in-memory export checked against torch), or ``auto``:
-        onnx where the run has an up-to-date ``model.onnx``, else torch.
+    @classmethod
+    def from_run(cls, run: str | Path, options: PredictOptions | None = None, **fields) -> Predictor:
+        """Load one run folder written by ``corroseg train`` (use :func:`corroseg.infer.ensemble.load_predictor`
+        for folds and ensembles).
+
+        ``options`` (or its fields as keywords: ``threshold``, ``tta``, ``engine``,
+        ``random_walker``, ``threads``, ``bf16``) are resolved against the run's config
+        (:class:`corroseg.infer.options.PredictOptions`). Engine ``onnx`` runs
+        ``RUN/model.onnx`` from ``corroseg export`` (or an in-memory export checked
+        against torch); ``auto`` takes it where the run has an up-to-date one.
         """
-        if engine == "auto":
-            engine = "onnx" if has_fresh_onnx(run) and not bf16 else "torch"
-        if engine not in ENGINES:
-            raise CorrosegUserError(f"engine {engine!r}: choose from auto, {', '.join(ENGINES)}")
-        if engine == "onnx" and bf16:
-            raise CorrosegUserError("bf16 is a torch option; the onnx engine runs fp32")
+        options = replace(options or PredictOptions(), **fields)
+        if not options.resolved:
+            options = options.resolve([run])
         run = Path(run)
         if not (run / SCALER).is_file() and run.is_dir():
             raise CorrosegInputError(run / SCALER, "missing: not a finished corroseg run (train it, or --resume it)")
         model, config = load_run_model(run)
         scaler = PatchScaler.load(run / SCALER)
-        if threads:
-            torch.set_num_threads(threads)
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        engine = options.engine
+        if engine == "auto":
+            engine = "onnx" if RunDir(run).has_fresh_onnx and not options.bf16 else "torch"
         if engine == "onnx":
             from corroseg.infer.onnx import onnx_model_for_run  # ONNX Runtime loads only when asked for
 
-            predictor = onnx_model_for_run(run, model, threads)
+            predictor = onnx_model_for_run(run, model, options.threads)
         else:
-            predictor = TorchModel(model, bf16=bf16)
-        if config.tta if tta is None else tta:
+            predictor = TorchModel(model, bf16=options.bf16)
+        if options.tta:
             transforms = ["identity", "flip_depth", "flip_azimuth"]
             if config.window != "patch":  # a half-turn roll is exact on the whole circumference only
                 transforms.append("roll")
             predictor = TTAPredictor(predictor, transforms)
-        return cls(predictor, scaler, config, threshold=resolve_threshold(run, config, threshold))
+        walker = RandomWalker.from_config(config) if options.random_walker else None
+        return cls(predictor, scaler, config, threshold=options.threshold, postprocess=walker, options=options)
 
     def scaled(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scaled, filled image and validity of a raw well image.

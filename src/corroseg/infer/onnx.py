@@ -28,8 +28,9 @@ from corroseg.atomic import atomic_path
 from corroseg.data.challenge import PATCH_SIZE
 from corroseg.errors import CorrosegInputError
 from corroseg.guard import output_lock, refuse_overwriting_inputs
-from corroseg.infer.bundle import ONNX_FILE, has_fresh_onnx, load_run_model
+from corroseg.infer.bundle import load_run_model
 from corroseg.train.config import TrainConfig
+from corroseg.train.rundir import ONNX_FILE, RunDir
 
 OPSET = 17
 TOLERANCE = 1e-4
@@ -216,6 +217,6 @@ def onnx_model_for_run(run: str | Path, model: nn.Module, threads: int | None = 
     and checked against torch; nothing is written into the run folder.
     """
     run = Path(run)
-    if has_fresh_onnx(run):
+    if RunDir(run).has_fresh_onnx:
         return OnnxModel(run / ONNX_FILE, threads)
     return _verified(model, export_bytes(model), IN_MEMORY, check_shapes(model), threads)

@@ -219,7 +219,7 @@ def random_walker_mask(image: np.ndarray, probability: np.ndarray, low: float = 
 class RandomWalker:
     """Random-walker post-processing as a ``WellPredictor.postprocess`` callable.
 
-    ``predictor.postprocess = RandomWalker()`` makes every whole-well mask (and so
+    A predictor built with it (``PredictOptions(random_walker=True)``) takes every whole-well mask (and so
     challenge patches, evaluation and false alarms) come from :func:`random_walker_mask`.
     The run's decision threshold is passed on as its fallback ``threshold``.
     """
@@ -232,6 +232,11 @@ class RandomWalker:
 
     def __post_init__(self) -> None:
         _check(self.low, self.high, self.beta, self.window_rows, self.margin, "cg_j", 0)
+
+    @classmethod
+    def from_config(cls, config) -> RandomWalker:
+        """The walker of a run's config (its ``walker_low``, ``walker_high``, ``walker_beta``)."""
+        return cls(config.walker_low, config.walker_high, config.walker_beta)
 
     def __call__(self, image: np.ndarray, probability: np.ndarray, threshold: float) -> np.ndarray:
         return random_walker_mask(image, probability, self.low, self.high, self.beta,

@@ -17,8 +17,8 @@ from corroseg.atomic import write_json
 from corroseg.data.labelled import LabelledWell, corrupted_patch_pixels
 from corroseg.data.wells import cut
 from corroseg.errors import CorrosegInputError
+from corroseg.train.rundir import THRESHOLD_FILE
 
-THRESHOLD_FILE = "threshold.json"
 GRID = tuple(np.round(np.arange(0.05, 0.951, 0.025), 3))
 """Thresholds tried: 0.05 to 0.95 in steps of 0.025."""
 

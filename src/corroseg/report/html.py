@@ -44,10 +44,9 @@ from corroseg.data.wells import assemble, load_well, resolve_width
 from corroseg.errors import CorrosegInputError
 from corroseg.guard import RUN_INPUTS, output_lock, refuse_overwriting_inputs
 from corroseg.infer.bundle import WellPredictor
-from corroseg.infer.tta import TTAPredictor
 from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import score
-from corroseg.infer.threshold import THRESHOLD_FILE
+from corroseg.train.rundir import REPORT_FILE, THRESHOLD_FILE
 from corroseg.models import metrics
 from corroseg.report import figures
 from corroseg.report.strips import well_strip_figure
@@ -55,7 +54,7 @@ from corroseg.train.config import CONFIG, DATA, METRICS
 
 __all__ = ["REAL_WELLS", "REPORT_NAME", "SECTION_ROWS", "write_report"]
 
-REPORT_NAME = "report.html"
+REPORT_NAME = REPORT_FILE
 SECTION_ROWS = 1000
 """Rows of a well pictured at full resolution (a whole real well has up to 70,740)."""
 WORST_PATCHES = 12
@@ -78,7 +77,8 @@ def describe_predictor(predictor) -> str:
     """How masks are made, in words: ensemble size, test-time augmentation, post-processing."""
     members = getattr(predictor, "members", [predictor])
     parts = [f"mean of {len(members)} models" if len(members) > 1 else "one model"]
-    if any(isinstance(getattr(m, "model", None), TTAPredictor) for m in members):
+    options = getattr(predictor, "options", None)  # as loaded (None for a predictor built by hand)
+    if options is not None and options.tta:
         parts.append("test-time augmentation")
     if getattr(predictor, "postprocess", None) is not None:
         parts.append("random-walker post-processing of uncertain pixels")

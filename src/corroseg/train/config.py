@@ -20,14 +20,12 @@ import yaml
 
 from corroseg.atomic import atomic_path
 from corroseg.errors import CorrosegInputError, CorrosegUserError
+from corroseg.train.rundir import CONFIG, DATA, METRICS, SCALER, WEIGHTS  # noqa: F401 - the run's file names
 
 EXPANSIONS = ("none", "hflip", "vflip", "hvflip")
 """Deterministic copies of the paper's dataset expansion: raw, flips, composed flips."""
 
 FORMAT = "corroseg-train-config/1"
-
-CONFIG, SCALER, WEIGHTS, METRICS, DATA = "config.yaml", "scaler.json", "model.safetensors", "metrics.json", "data.json"
-"""The files of a run folder (see ``corroseg.train.fit``)."""
 
 
 @dataclass(frozen=True)

@@ -41,11 +41,12 @@ from corroseg.data.scaling import PatchScaler
 from corroseg.models.budget import check_memory
 from corroseg.train.config import CONFIG, DATA, METRICS, SCALER, WEIGHTS, TrainConfig, load_config, parse_override, save_config
 from corroseg.train.datamodule import WellDataModule
+from corroseg.train.rundir import CHECKPOINTS
 from corroseg.train.module import SegModule
 
 
 
-LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+LAST_CHECKPOINT = Path(CHECKPOINTS) / "last.ckpt"
 
 
 def prepare_run_dir(out: Path, resume: bool, force: bool, kind: str = "run") -> None:
@@ -95,10 +96,10 @@ RESUMABLE_KEYS = ("max_epochs", "max_time", "max_cpu_time", "accelerator", "devi
 
 def _trainer(cfg: TrainConfig, out: Path, progress: bool, resume: bool,
              extra: tuple = ()) -> tuple[L.Trainer, ModelCheckpoint, Throughput]:
-    checkpoint = RunCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_iou", mode="max",
+    checkpoint = RunCheckpoint(dirpath=out / CHECKPOINTS, filename="best", monitor="val_iou", mode="max",
                                save_top_k=1, enable_version_counter=False)
     # the latest epoch, every epoch (save_last=True only writes it when the best one changes)
-    latest = RunCheckpoint(dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1,
+    latest = RunCheckpoint(dirpath=out / CHECKPOINTS, filename="last", monitor=None, save_top_k=1,
                            every_n_epochs=1, enable_version_counter=False)
     throughput = Throughput()
     callbacks: list = [checkpoint, latest, throughput, *extra]
@@ -251,14 +252,14 @@ def fit(
     trainer, checkpoint, throughput = _trainer(cfg, out, progress, resume, saver)
     if launched_rank == 0:
         if resume:
-            remove_temps(out / "checkpoints", ("last.ckpt", "best.ckpt"))
+            remove_temps(out / CHECKPOINTS, ("last.ckpt", "best.ckpt"))
             remove_temps(out, (WEIGHTS, METRICS, DATA, CONFIG, SCALER))
         else:
             prepare_run_dir(out, resume=False, force=force)
             datamodule.scaler.save(out / SCALER)
             save_config(cfg, out / CONFIG)
     started, cpu_started = time.perf_counter(), time.process_time()
-    last = out / "checkpoints" / "last.ckpt"
+    last = out / LAST_CHECKPOINT
     _fit_or_interrupt(trainer, module, datamodule, last if resume else None, out)
     if not trainer.is_global_zero:
         return out

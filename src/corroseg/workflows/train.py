@@ -1,4 +1,4 @@
-"""Training with held-out predictions: one run tuned on its validation wells, or K well-grouped folds.
+"""The ``train`` workflow: one run tuned on its validation wells, or K well-grouped folds with held-out predictions.
 
 ``train(data, out, cfg)`` trains one run (``train.fit``) and tunes its threshold on
 its validation wells. ``train(..., folds=K)`` trains K runs, each holding out one
@@ -29,37 +29,17 @@ from corroseg.data.labelled import LabelledWell, default_excluded_wells, load_la
 from corroseg.errors import CorrosegInputError, CorrosegUserError
 from corroseg.guard import output_lock, refuse_overwriting_inputs
 from corroseg.infer.bundle import Predictor
-from corroseg.infer.evaluate import evaluate, iou_nonempty
+from corroseg.infer.evaluate import iou_nonempty
 from corroseg.infer.threshold import patch_scoring_arrays, tune_threshold, write_threshold
 from corroseg.models.metrics import challenge_iou
 from corroseg.train.config import (CONFIG, DATA, METRICS, WEIGHTS, TrainConfig, load_config, parse_override,
                                    read_config, save_config)
 from corroseg.train.fit import RESUMABLE_KEYS, fit, prepare_run_dir
+from corroseg.train.rundir import RunDir
 
-FOLDS_FILE = "folds.json"
 FOLDS_FORMAT = "corroseg-folds/1"
-OOF_DIR = "oof"
 
 Progress = Callable[[str], None] | None
-
-
-def is_folds_run(run: str | Path) -> bool:
-    """True for a cross-validation run folder (it holds ``folds.json``)."""
-    return (Path(run) / FOLDS_FILE).is_file()
-
-
-def fold_dirs(run: str | Path) -> list[Path]:
-    """The fold runs of a cross-validation run, in order; a clear error if one is unfinished."""
-    run = Path(run)
-    try:
-        count = int(json.loads((run / FOLDS_FILE).read_text())["folds"])
-    except (ValueError, KeyError, TypeError, OSError) as exc:
-        raise CorrosegInputError(run / FOLDS_FILE, f"unreadable folds file ({exc})") from None
-    dirs = [run / f"fold_{k}" for k in range(count)]
-    for d in dirs:
-        if not (d / WEIGHTS).is_file():
-            raise CorrosegInputError(d, "unfinished fold: continue it with corroseg train DATA --out RUN --folds K --resume")
-    return dirs
 
 
 def assign_folds(wells: Sequence[int], folds: int, seed: int) -> list[list[int]]:
@@ -119,7 +99,7 @@ def train(
     # DDP relaunches this command for the other ranks: only the first one holds the run's lock
     with contextlib.nullcontext() if extra_rank else output_lock(out):
         if folds is None:
-            if Path(out).is_dir() and is_folds_run(out):
+            if Path(out).is_dir() and RunDir(out).is_folds:
                 raise CorrosegInputError(out, "is a cross-validation run: pass --folds to continue or replace it")
             run = fit(data, out, cfg, resume=resume, force=force, progress=progress, overrides=overrides)
             if not extra_rank and (run / WEIGHTS).is_file():  # DDP's other ranks leave it to the first
@@ -131,7 +111,7 @@ def train(
 
 def _prepare_folds_dir(out: Path, resume: bool, force: bool) -> None:
     """As for one run (marked as a cross-validation run), but resume needs folds.json."""
-    if resume and not is_folds_run(out):
+    if resume and not RunDir(out).is_folds:
         raise CorrosegInputError(out, "nothing to resume: no folds.json here")
     if not resume:
         prepare_run_dir(out, resume=False, force=force, kind="folds")
@@ -139,13 +119,13 @@ def _prepare_folds_dir(out: Path, resume: bool, force: bool) -> None:
 
 def _save_oof(out: Path, probabilities: dict[int, np.ndarray]) -> None:
     for well, probability in probabilities.items():
-        with atomic_path(out / OOF_DIR / f"well_{well}.npz") as tmp:
+        with atomic_path(RunDir(out).oof_file(well)) as tmp:
             np.savez_compressed(tmp, probability=probability.astype(np.float16))
 
 
 def read_oof(run: str | Path, well: int) -> np.ndarray:
     """The out-of-fold probability of one training well of a folds run (float32, NaN on no-data)."""
-    path = Path(run) / OOF_DIR / f"well_{well}.npz"
+    path = RunDir(run).oof_file(well)
     if not path.is_file():
         raise CorrosegInputError(path, "missing: no out-of-fold prediction for this well")
     with np.load(path) as z:
@@ -179,7 +159,7 @@ def cross_validate(
     say = status or (lambda message: None)
     if resume:
         _prepare_folds_dir(out, resume, force)
-        saved = json.loads((out / FOLDS_FILE).read_text())
+        saved = json.loads(RunDir(out).folds_file.read_text())
         if saved["folds"] != folds:
             raise CorrosegUserError(f"--folds {folds}: this run was started with --folds {saved['folds']}")
         frozen = [o for o in overrides if parse_override(o)[0].partition(".")[0] not in RESUMABLE_KEYS]
@@ -198,7 +178,7 @@ def cross_validate(
         assignment = assign_folds([w.well for w in labelled], folds, cfg.seed)
         _prepare_folds_dir(out, resume, force)  # only once the data is known to be usable
         save_config(cfg, out / CONFIG)
-        write_json(out / FOLDS_FILE, {"format": FOLDS_FORMAT, "folds": folds, "data": str(Path(data).resolve()),
+        write_json(RunDir(out).folds_file, {"format": FOLDS_FORMAT, "folds": folds, "data": str(Path(data).resolve()),
                                       "seed": cfg.seed, "assignment": assignment, "per_fold": []})
     per_fold = []
     for k, held_out in enumerate(assignment):
@@ -206,7 +186,7 @@ def cross_validate(
         if (fold_dir / METRICS).is_file() and (fold_dir / WEIGHTS).is_file():
             say(f"fold {k + 1}/{folds}: already trained")
         else:
-            interrupted = (fold_dir / "checkpoints" / "last.ckpt").is_file()
+            interrupted = RunDir(fold_dir).last_checkpoint.is_file()
             doing = "resuming from its last checkpoint" if resume and interrupted else "training"
             say(f"fold {k + 1}/{folds}: {doing}, validating on wells {held_out}")
             fit(data, fold_dir, cfg.replace(val_wells=tuple(held_out)), resume=resume and interrupted,
@@ -220,27 +200,8 @@ def cross_validate(
     every = held_out_wells(data, cfg, [w for group in assignment for w in group])
     probability, truth = _patches(every, {w.well: read_oof(out, w.well) for w in every})
     write_threshold(out, tune_threshold(probability, truth, "out-of-fold", [w.well for w in every]))
-    summary = json.loads((out / FOLDS_FILE).read_text())
+    summary = json.loads(RunDir(out).folds_file.read_text())
     ious = [f["iou"] for f in per_fold]
     summary.update(per_fold=per_fold, oof_iou_mean=float(np.mean(ious)), oof_iou_std=float(np.std(ious)))
-    write_json(out / FOLDS_FILE, summary)
+    write_json(RunDir(out).folds_file, summary)
     return out
-
-
-def evaluate_folds(run: str | Path, data: str | Path, split: str = "test", threshold: float | None = None,
-                   tta: bool | None = None, **options) -> dict:
-    """Each fold of a cross-validation run scored alone on ``split``: per-fold figures, mean and spread.
-
-    ``threshold`` (default: each fold's config) applies to every fold; ``options`` go
-    to :func:`corroseg.infer.evaluate.evaluate`.
-    """
-    figures = []
-    for k, fold in enumerate(fold_dirs(run)):
-        result = evaluate(Predictor.from_run(fold, tta=tta, threshold=threshold), data, split, **options)
-        figures.append({"fold": k, "iou": result["iou"], "iou_nonempty": result["iou_nonempty"]})
-    summary: dict = {"per_fold": figures}
-    for key in ("iou", "iou_nonempty"):
-        values = np.array([f[key] for f in figures], dtype=float)
-        summary[key] = {"mean": float(np.nanmean(values)), "std": float(np.nanstd(values)),
-                        "min": float(np.nanmin(values)), "max": float(np.nanmax(values))}
-    return summary

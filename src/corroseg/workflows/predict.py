@@ -9,11 +9,16 @@
   never 1 on no-data) and ``valid`` (uint8), and ``OUT.png`` shows it.
 * anything else is a folder: one ``.npz`` + ``.png`` per well of INPUT (a folder of
   well ``.npz`` files or of challenge patches).
+
+Beside every output, ``OUT.json`` records how it was predicted: the runs and the
+resolved prediction options (:class:`corroseg.infer.options.PredictOptions`), plus
+the well's summary.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -21,7 +26,8 @@ import numpy as np
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
-from corroseg.atomic import atomic_path, remove_temps
+from corroseg import __version__
+from corroseg.atomic import atomic_path, remove_temps, write_json
 from corroseg.data.challenge import read_images, write_submission
 from corroseg.data.wells import Well, WidthOverride, assemble, check_width_wells, load_well, resolve_width
 from corroseg.errors import CorrosegInputError
@@ -44,33 +50,47 @@ def _savez_prediction(file: Path, probability: np.ndarray, mask: np.ndarray, wel
     )
 
 
-def outputs_of(out: str | Path) -> tuple[Path, Path]:
-    """The ``.npz`` and ``.png`` a whole-well prediction writes for ``out``."""
+def outputs_of(out: str | Path) -> tuple[Path, Path, Path]:
+    """The ``.npz``, ``.png`` and ``.json`` (how it was predicted) a whole-well prediction writes for ``out``."""
     out = Path(out)
-    return out, out.with_suffix(".png")
+    return out, out.with_suffix(".png"), out.with_suffix(".json")
 
 
-def predict_one_well(predictor: WellPredictor, well: Well, out: str | Path, force: bool = False) -> dict:
-    """Predict a whole well; write ``out`` (.npz) and the PNG strip beside it. Returns a summary.
+def prediction_record(predictor: WellPredictor, runs: Sequence[str | Path] = ()) -> dict:
+    """How outputs were predicted, written as JSON beside each: the runs and the resolved options."""
+    options = getattr(predictor, "options", None)
+    config = getattr(predictor, "config", None) or getattr(getattr(predictor, "members", [None])[0], "config", None)
+    return {"corroseg": __version__, "runs": [str(r) for r in runs], "threshold": float(predictor.threshold),
+            "options": options.record(config) if options is not None else None}
 
-    Both files are written to temporary files and renamed at the end, the ``.npz``
-    last: an interrupted well leaves neither (or, between the two renames, the PNG only).
+
+def predict_one_well(predictor: WellPredictor, well: Well, out: str | Path, force: bool = False,
+                     record: dict | None = None) -> dict:
+    """Predict a whole well; write ``out`` (.npz), the PNG strip and the JSON record beside it. Returns a summary.
+
+    ``record`` (default :func:`prediction_record` of ``predictor``) says how it was
+    predicted; the JSON adds the well's summary. The files are written to temporary
+    files and renamed at the end, the ``.npz`` last: an interrupted well leaves no
+    ``.npz`` (or, between the renames, the others only).
     """
-    out, png = outputs_of(out)
-    for path in (out, png):
+    out, png, note = outputs_of(out)
+    for path in (out, png, note):
         _refuse_overwrite(path, force)
-    remove_temps(out.parent, (out.name, png.name))  # left by a predict killed while writing this well
+    remove_temps(out.parent, (out.name, png.name, note.name))  # left by a predict killed while writing this well
     probability = predictor.predict_well(well.image)
     mask = predictor.segment_well(well.image, probability)
     valid = np.isfinite(probability)
     figure = well_strip_figure(well.image, probability, mask, truth=well.mask, valid=valid,
                                depth_start=well.depth_start, depth_step=well.depth_step,
                                depth_unit=well.depth_unit, title=well.name or out.stem)
-    with atomic_path(out) as npz_tmp, atomic_path(png) as png_tmp:
+    summary = {"well": well.name, "rows": int(well.image.shape[0]), "width": well.width, "npz": str(out),
+               "png": str(png), "json": str(note),
+               "corroded_fraction": float(mask[valid].mean()) if valid.any() else 0.0}
+    with atomic_path(out) as npz_tmp, atomic_path(png) as png_tmp, atomic_path(note) as note_tmp:
         _savez_prediction(npz_tmp, probability, mask, well)
         figure.savefig(png_tmp, dpi=DPI, format="png")
-    return {"well": well.name, "rows": int(well.image.shape[0]), "width": well.width, "npz": str(out),
-            "png": str(png), "corroded_fraction": float(mask[valid].mean()) if valid.any() else 0.0}
+        note_tmp.write_text(json.dumps({**(record or prediction_record(predictor)), **summary}, indent=2))
+    return summary
 
 
 WellSource = tuple[str, Callable[[], Well]]
@@ -118,6 +138,7 @@ def predict_path(
     source, out = Path(source), Path(out)
     if not source.exists():
         raise CorrosegInputError(source, "no such file or folder")
+    record = prediction_record(predictor, runs)
 
     def refuse_inputs(outputs) -> None:
         refuse_overwriting_inputs(outputs, files=[source] if source.is_file() else [],
@@ -127,15 +148,18 @@ def predict_path(
     if out.suffix == ".csv":
         if source.suffix == ".npz":
             raise CorrosegInputError(out, "a submission CSV needs challenge patches as input, not a well .npz")
-        refuse_inputs([out])
+        note = out.with_suffix(".json")
+        refuse_inputs([out, note])
         _refuse_overwrite(out, force)
+        _refuse_overwrite(note, force)
         images = read_images(source, split)
         check_width_wells(widths, images.well_ids(), source)
         with output_lock(out):
             masks = predictor.patch_masks(images, blank_corrupted=blank_corrupted, widths=widths)
+            write_json(note, {**record, "input": str(source), "patches": len(images)})
             write_submission(out, images.names, masks)
         blanked = int((masks.reshape(len(masks), -1).sum(1) == 0).sum())
-        return {"kind": "submission", "csv": str(out), "patches": len(images), "empty_masks": blanked,
+        return {"kind": "submission", "csv": str(out), "json": str(note), "patches": len(images), "empty_masks": blanked,
                 "patches_with_corrosion": len(images) - blanked, "source": str(images.source)}
     if out.suffix not in ("", ".npz"):
         raise CorrosegInputError(out, "OUT must end in .csv (submission), .npz (one well) or be a folder")
@@ -145,7 +169,7 @@ def predict_path(
             raise CorrosegInputError(source, "holds several wells; give a folder as OUT to predict them all")
         refuse_inputs(outputs_of(out))
         with output_lock(out):
-            return {"kind": "well", **predict_one_well(predictor, wells[0][1](), out, force)}
+            return {"kind": "well", **predict_one_well(predictor, wells[0][1](), out, force, record)}
     planned = [path for name, _ in wells for path in outputs_of(out / f"{name}.npz")]
     refuse_inputs(planned)
     for path in planned:  # refuse before predicting anything, not at the first existing well
@@ -158,6 +182,6 @@ def predict_path(
         task = bar.add_task("predicting wells", total=len(wells))
         for name, load in wells:
             bar.update(task, description=f"predicting {name}")
-            results.append(predict_one_well(predictor, load(), out / f"{name}.npz", force))
+            results.append(predict_one_well(predictor, load(), out / f"{name}.npz", force, record))
             bar.advance(task)
     return {"kind": "wells", "folder": str(out), "wells": results}

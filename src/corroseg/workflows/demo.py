@@ -13,11 +13,11 @@ from pathlib import Path
 
 from corroseg.data.challenge import FALSE_ALARM_WELLS, read_images
 from corroseg.data.wells import Well, assemble, load_well, resolve_width
-from corroseg.infer.crossval import train
+from corroseg.workflows.train import train
 from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import evaluate, false_alarms
 from corroseg.report.html import describe_predictor, write_report
-from corroseg.report.predictions import predict_one_well
+from corroseg.workflows.predict import predict_one_well
 from corroseg.synth.generator import PRESETS, write_dataset
 from corroseg.train.config import load_config
 from corroseg.atomic import write_json

@@ -820,12 +820,12 @@ def measure_end_to_end(args, work: Path) -> dict:
 def _run_facts(run: Path) -> dict:
     """The run's model, TTA, post-processing and what engine auto picks."""
     try:
-        from corroseg.infer.bundle import has_fresh_onnx
+        from corroseg.train.rundir import RunDir
         from corroseg.train.config import CONFIG, read_config
 
         cfg = read_config(Path(run) / CONFIG)
         return {"model": cfg.model, "tta": cfg.tta, "postprocess": cfg.postprocess,
-                "auto_engine": "onnx" if has_fresh_onnx(run) else "torch"}
+                "auto_engine": "onnx" if RunDir(run).has_fresh_onnx else "torch"}
     except Exception as exc:
         return {"run_facts_error": one_line(exc)}
 

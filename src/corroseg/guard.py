@@ -142,7 +142,7 @@ def check_replaceable(folder: str | Path, kinds: str | tuple[str, ...]) -> None:
     if not folder.exists() and not folder.is_symlink():
         return
     if folder.is_symlink() or not folder.is_dir():
-        raise CorrosegInputError(folder, f"is not a folder a corroseg command wrote; refusing to replace it")
+        raise CorrosegInputError(folder, "is not a folder a corroseg command wrote; refusing to replace it")
     if not any(folder.iterdir()):
         return
     kind = marked_kind(folder)

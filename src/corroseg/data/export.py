@@ -11,7 +11,7 @@ from rich.progress import track
 from corroseg.atomic import refuse_existing
 from corroseg.guard import output_lock, refuse_overwriting_inputs
 from corroseg.data.challenge import find_label_file, read_images, read_labels
-from corroseg.data.wells import Well, WidthOverride, assemble, check_width_wells, resolve_width, save_well
+from corroseg.data.wells import Well, WidthOverride, assemble, check_width_wells, save_well, well_from_patches
 
 
 def export_wells(
@@ -44,9 +44,8 @@ def export_wells(
 def _write_wells(images, out: Path, split: str, widths, by_name: dict, label_file, progress: bool) -> list[Path]:
     written, partly_labelled = [], []
     for well in track(images.well_ids(), description="rebuilding wells", disable=not progress):
-        rows = np.flatnonzero(images.wells == well)
-        patches = images.images[rows]
-        width, _ = resolve_width(well, patches, widths)
+        rebuilt = well_from_patches(images, well, widths)
+        rows, width = rebuilt.rows, rebuilt.width
         names = [images.names[i] for i in rows]
         mask = None
         if by_name and all(n in by_name for n in names):
@@ -54,7 +53,7 @@ def _write_wells(images, out: Path, split: str, widths, by_name: dict, label_fil
         elif by_name:
             partly_labelled.append(well)
         path = out / f"well_{well}.npz"
-        save_well(path, Well(assemble(patches, width), mask, name=f"{split} well {well}"))
+        save_well(path, Well(rebuilt.image, mask, name=f"{split} well {well}"))
         written.append(path)
     if partly_labelled:
         warnings.warn(f"{label_file}: wells {partly_labelled} are not fully labelled; written without masks", stacklevel=2)

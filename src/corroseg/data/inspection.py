@@ -10,7 +10,7 @@ import numpy as np
 
 from corroseg.data.challenge import SPLITS, PatchImages, Split, find_image_source, load_split
 from corroseg.data.corruption import OUTLIER_LIMIT, corrupted_pixels
-from corroseg.data.wells import check_width_wells, WidthOverride, layout_scores, load_well, resolve_width
+from corroseg.data.wells import WidthOverride, check_width_wells, layout_scores, load_well, resolve_width
 from corroseg.errors import CorrosegInputError
 
 EXAMPLES = 5

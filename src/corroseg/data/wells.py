@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import zipfile
 from collections.abc import Mapping
+from typing import NamedTuple
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +131,31 @@ def resolve_width(
     if forced == 72 and len(patches) % 2:
         raise CorrosegUserError(f"well {well} has {len(patches)} patches: it cannot be 72 px wide")
     return int(forced), True
+
+
+class WellPatches(NamedTuple):
+    """One well of a set of challenge patches, rebuilt: where its patches are, its width and image."""
+
+    rows: np.ndarray
+    """Indices of the well's patches in the set, in patch order."""
+    width: int
+    image: np.ndarray
+    """``(rows, width)``: the patches assembled (see :func:`assemble`)."""
+
+    def assemble(self, values: np.ndarray) -> np.ndarray:
+        """Per-patch ``values`` of the whole set (probabilities, masks) as this well's image."""
+        return assemble(values[self.rows], self.width)
+
+
+def well_from_patches(images, well: int, widths: WidthOverride | None = None) -> WellPatches:
+    """Well ``well`` of ``images`` (a :class:`corroseg.data.challenge.PatchImages`) rebuilt whole.
+
+    The width is the override in ``widths`` if one applies, else inferred (:func:`resolve_width`).
+    """
+    rows = np.flatnonzero(images.wells == well)
+    patches = images.images[rows]
+    width, _ = resolve_width(well, patches, widths)
+    return WellPatches(rows, width, assemble(patches, width))
 
 
 def check_width_wells(widths: WidthOverride | None, wells, source: str | Path) -> None:

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from corroseg.data.challenge import PATCH_SIZE, PatchImages
 from corroseg.data.corruption import CorruptionPolicy, corrupted_pixels
 from corroseg.data.scaling import PatchScaler
-from corroseg.data.wells import WidthOverride, assemble, cut, resolve_width
+from corroseg.data.wells import WidthOverride, cut, well_from_patches
 from corroseg.errors import CorrosegInputError, CorrosegUserError
 from corroseg.infer.options import PredictOptions
 from corroseg.infer.postprocess import RandomWalker
@@ -29,7 +29,7 @@ from corroseg.infer.windows import predict_well
 from corroseg.models import create
 from corroseg.models.budget import check_memory
 from corroseg.train.config import CONFIG, SCALER, WEIGHTS, TrainConfig, read_config
-from corroseg.train.rundir import ONNX_FILE, RunDir  # noqa: F401 - ONNX_FILE: where export writes
+from corroseg.train.rundir import RunDir
 
 
 SCALE_ROWS = 512 * PATCH_SIZE
@@ -129,10 +129,8 @@ class WellPredictor(ABC):
         """
         out = np.zeros(images.images.shape, np.float32)
         for well in images.well_ids():
-            rows = np.flatnonzero(images.wells == well)
-            patches = images.images[rows]
-            width, _ = resolve_width(well, patches, widths)
-            out[rows] = cut(self.predict_well(assemble(patches, width)))
+            rebuilt = well_from_patches(images, well, widths)
+            out[rebuilt.rows] = cut(self.predict_well(rebuilt.image))
         return out
 
     def patch_masks(self, images: PatchImages, probability: np.ndarray | None = None,
@@ -146,12 +144,9 @@ class WellPredictor(ABC):
         """
         masks = np.zeros(images.images.shape, np.uint8)
         for well in images.well_ids():
-            rows = np.flatnonzero(images.wells == well)
-            patches = images.images[rows]
-            width, _ = resolve_width(well, patches, widths)
-            image = assemble(patches, width)
-            known = None if probability is None else assemble(probability[rows], width)
-            masks[rows] = cut(self.segment_well(image, known))
+            rebuilt = well_from_patches(images, well, widths)
+            known = None if probability is None else rebuilt.assemble(probability)
+            masks[rebuilt.rows] = cut(self.segment_well(rebuilt.image, known))
         if blank_corrupted:
             masks[corrupted_pixels(images.images).reshape(len(masks), -1).any(axis=1)] = 0
         return masks

@@ -11,7 +11,7 @@ import numpy as np
 from corroseg.data.challenge import FALSE_ALARM_WELLS, find_label_file, pair, read_images, read_labels
 from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.labelled import is_synthetic
-from corroseg.data.wells import check_width_wells, WidthOverride, assemble, resolve_width
+from corroseg.data.wells import WidthOverride, check_width_wells, well_from_patches
 from corroseg.errors import CorrosegInputError
 from corroseg.infer.bundle import WellPredictor
 from corroseg.models import metrics
@@ -131,9 +131,7 @@ def false_alarms(predictor: WellPredictor, path: str | Path, wells: Sequence[int
         raise CorrosegInputError(path, f"no patches of wells {missing}")
     per_well, flagged, valid_total = {}, 0, 0
     for well in wells:
-        patches = images.images[images.wells == well]
-        width, _ = resolve_width(well, patches, widths)
-        image = assemble(patches, width)
+        image = well_from_patches(images, well, widths).image
         probability = predictor.predict_well(image)
         valid = np.isfinite(probability)
         hits = int(predictor.segment_well(image, probability)[valid].sum())

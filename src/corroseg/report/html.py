@@ -40,7 +40,7 @@ from corroseg.data.challenge import (
 )
 from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.labelled import is_synthetic
-from corroseg.data.wells import assemble, load_well, resolve_width
+from corroseg.data.wells import assemble, load_well, resolve_width, well_from_patches
 from corroseg.errors import CorrosegInputError
 from corroseg.guard import RUN_INPUTS, output_lock, refuse_overwriting_inputs
 from corroseg.infer.bundle import WellPredictor
@@ -349,11 +349,9 @@ def _well_html(view: WellView, weight: np.ndarray, why: str) -> str:
 
 def _scored_well(predictor: WellPredictor, scored: Scored, well: int) -> WellView:
     """A scored well rebuilt from its patches and their one prediction; the exact mask when the dataset has it."""
-    rows = np.flatnonzero(scored.images.wells == well)
-    patches = scored.images.images[rows]
-    width, _ = resolve_width(well, patches)
-    image = assemble(patches, width)
-    probability = assemble(scored.probability[rows], width)
+    rebuilt = well_from_patches(scored.images, well)
+    rows, image = rebuilt.rows, rebuilt.image
+    probability = rebuilt.assemble(scored.probability)
     mask = predictor.segment_well(image, probability)
     truth = _well_truth(scored, well, rows, image)
     kind = scored.kinds.get(well)
@@ -399,12 +397,10 @@ def predict_real(predictor: WellPredictor, real: Path, wells: Sequence[tuple[str
             splits[split] = _real_split(real, split, notes)
         if splits[split] is None:
             continue
-        patches = splits[split].of_well(number)
-        if not len(patches):
+        if number not in splits[split].well_ids():
             notes.append(f"{real}: x_{split} has no well {number}")
             continue
-        width, _ = resolve_width(number, patches)
-        image = assemble(patches, width)
+        image = well_from_patches(splits[split], number).image
         say(f"predicting real {split} well {number} ({image.shape[0]:,} rows)")
         probability = predictor.predict_well(image)
         mask = predictor.segment_well(image, probability)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from corroseg.data.challenge import FALSE_ALARM_WELLS, read_images
-from corroseg.data.wells import Well, assemble, load_well, resolve_width
+from corroseg.data.wells import Well, load_well, well_from_patches
 from corroseg.workflows.train import train
 from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import evaluate, false_alarms
@@ -129,9 +129,7 @@ def _run_demo(out: Path, real: str | Path | None, say: Callable[[str], None], pr
         fa = false_alarms(predictor, real / "x_train", wells=list(FALSE_ALARM_WELLS))
         summary["real_false_alarms"] = fa
         images = read_images(real, "train")
-        patches = images.images[images.wells == GROOVED_REAL_WELL]
-        width, _ = resolve_width(GROOVED_REAL_WELL, patches)
-        well = Well(assemble(patches, width), name=f"real train well {GROOVED_REAL_WELL}")
+        well = Well(well_from_patches(images, GROOVED_REAL_WELL).image, name=f"real train well {GROOVED_REAL_WELL}")
         picture = predict_one_well(predictor, well, out / "predictions" / f"real_well_{GROOVED_REAL_WELL}.npz",
                                    force=True)
         summary["pictures"].append(picture["png"])

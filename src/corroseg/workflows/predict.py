@@ -29,7 +29,7 @@ from rich.progress import MofNCompleteColumn, Progress
 from corroseg import __version__
 from corroseg.atomic import atomic_path, remove_temps, write_json
 from corroseg.data.challenge import read_images, write_submission
-from corroseg.data.wells import Well, WidthOverride, assemble, check_width_wells, load_well, resolve_width
+from corroseg.data.wells import Well, WidthOverride, check_width_wells, load_well, well_from_patches
 from corroseg.errors import CorrosegInputError
 from corroseg.guard import RUN_INPUTS, output_lock, refuse_overwriting_inputs
 from corroseg.infer.bundle import WellPredictor
@@ -113,9 +113,7 @@ def well_sources(path: Path, widths: WidthOverride | None, split: str = "test") 
     check_width_wells(widths, images.well_ids(), path)
 
     def assembled(number: int) -> Well:
-        patches = images.images[images.wells == number]
-        width, _ = resolve_width(number, patches, widths)
-        return Well(assemble(patches, width), name=f"{path.name} well {number}")
+        return Well(well_from_patches(images, number, widths).image, name=f"{path.name} well {number}")
 
     return [(f"well_{number}", functools.partial(assembled, number)) for number in images.well_ids()]
 

@@ -16,7 +16,8 @@ from corroseg.data.labelled import load_labelled_wells
 from corroseg.errors import CorrosegUserError
 from corroseg.infer.bundle import Predictor
 from corroseg.train.rundir import RunDir
-from corroseg.workflows.train import assign_folds, cross_validate, read_oof
+from corroseg.data.splits import well_folds as assign_folds
+from corroseg.workflows.train import cross_validate, read_oof
 from corroseg.infer.ensemble import Ensemble, load_predictor
 from corroseg.infer.threshold import read_threshold, threshold_curve, tune_threshold
 from corroseg.train.config import load_config

@@ -1,19 +1,9 @@
 import numpy as np
 import pytest
 
-from corroseg.data.splits import well_kfold, well_train_val_split
+from corroseg.data.splits import well_train_val_split
 
 WELLS = np.repeat([1, 2, 3, 4, 5, 6, 7], [10, 3, 50, 8, 20, 7, 2])
-
-
-def test_kfold_never_leaks_a_well_and_covers_all():
-    seen = []
-    for train, val in well_kfold(WELLS, n_splits=3):
-        assert not set(WELLS[train]) & set(WELLS[val])
-        seen.extend(val.tolist())
-    assert sorted(seen) == list(range(len(WELLS)))
-    with pytest.raises(ValueError):
-        next(well_kfold(WELLS, n_splits=8))
 
 
 def test_train_val_split_by_well():

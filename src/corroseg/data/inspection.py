@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from corroseg.data.challenge import SPLITS, PatchImages, Split, find_image_source, load_split
-from corroseg.data.corruption import OUTLIER_LIMIT, corrupted_pixels
+from corroseg.data.corruption import PLACEHOLDERS, OUTLIER_LIMIT, corrupted_pixels
 from corroseg.data.wells import WidthOverride, check_width_wells, layout_scores, load_well, resolve_width
 from corroseg.errors import CorrosegInputError
 
@@ -27,11 +27,12 @@ def _blocks(values: np.ndarray) -> Iterator[np.ndarray]:
 
 
 def _pixel_kinds(values: np.ndarray) -> dict[str, int]:
-    kinds = dict.fromkeys(("-999.25", "-999.0", "nan", "inf", "corrupted"), 0)
+    placeholders = {f"{value:g}" if value != int(value) else f"{value:.1f}": value for value in PLACEHOLDERS}
+    kinds = dict.fromkeys((*placeholders, "nan", "inf", "corrupted"), 0)
     with np.errstate(invalid="ignore"):
         for block in _blocks(values):
-            kinds["-999.25"] += int(np.count_nonzero(block == -999.25))
-            kinds["-999.0"] += int(np.count_nonzero(block == -999.0))
+            for name, value in placeholders.items():
+                kinds[name] += int(np.count_nonzero(block == value))
             kinds["nan"] += int(np.count_nonzero(np.isnan(block)))
             kinds["inf"] += int(np.count_nonzero(np.isinf(block)))
             kinds["corrupted"] += int(np.count_nonzero(corrupted_pixels(block)))

@@ -6,19 +6,21 @@ so a random patch split would leak and overstate quality.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
-from sklearn.model_selection import GroupKFold, GroupShuffleSplit
+from sklearn.model_selection import GroupShuffleSplit
+
+from corroseg.errors import CorrosegUserError
 
 
-def well_kfold(well_ids: np.ndarray, n_splits: int = 5) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(train_index, val_index)`` for k folds grouped by well id."""
-    well_ids = np.asarray(well_ids)
-    n_wells = len(np.unique(well_ids))
-    if n_splits < 2 or n_splits > n_wells:
-        raise ValueError(f"n_splits must be in 2..{n_wells} (number of wells), got {n_splits}")
-    yield from GroupKFold(n_splits=n_splits).split(well_ids, groups=well_ids)
+def well_folds(wells: Sequence[int], folds: int, seed: int) -> list[list[int]]:
+    """Split well ids into ``folds`` groups of near-equal size, shuffled by ``seed`` (no well in two)."""
+    wells = sorted(set(int(w) for w in wells))
+    if not 2 <= folds <= len(wells):
+        raise CorrosegUserError(f"--folds {folds}: needs 2 to {len(wells)} folds (one well at least in each)")
+    order = np.random.default_rng(seed).permutation(wells)
+    return [sorted(int(w) for w in group) for group in np.array_split(order, folds)]
 
 
 def well_train_val_split(

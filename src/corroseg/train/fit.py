@@ -74,6 +74,11 @@ CHECKPOINT_KEYS = ("epoch", "global_step", "state_dict", "optimizer_states", "lo
 """What a Lightning checkpoint must hold to be resumed from."""
 
 
+def launched_rank() -> int:
+    """This process's rank when DDP relaunched the command for another device or node (0 for the first)."""
+    return int(os.environ.get("LOCAL_RANK", 0)) + int(os.environ.get("NODE_RANK", 0))
+
+
 def checkpoint_epoch(path: Path) -> int:
     """The number of finished epochs in a Lightning checkpoint; one line naming it when it is unreadable."""
     try:
@@ -215,8 +220,7 @@ def fit(
         Replace an existing run directory.
     """
     out = Path(out)
-    # DDP relaunches this command for the other ranks: only the first one manages the folder
-    launched_rank = int(os.environ.get("LOCAL_RANK", 0)) + int(os.environ.get("NODE_RANK", 0))
+    rank = launched_rank()  # DDP relaunches this command for the other ranks: only the first one manages the folder
     if resume:  # everything is checked before the run is touched; its config is rewritten once training starts
         prepare_run_dir(out, resume=True, force=False)
         changed = [parse_override(o)[0] for o in overrides]
@@ -248,9 +252,9 @@ def fit(
         datamodule.scaler = PatchScaler.load(out / SCALER)  # the run's own, never re-fitted
     datamodule.setup("fit")
     # on resume the config (with the new max_epochs etc.) is written once training really starts
-    saver = (SaveConfigOnStart(cfg, out / CONFIG),) if resume and launched_rank == 0 else ()
+    saver = (SaveConfigOnStart(cfg, out / CONFIG),) if resume and rank == 0 else ()
     trainer, checkpoint, throughput = _trainer(cfg, out, progress, resume, saver)
-    if launched_rank == 0:
+    if rank == 0:
         if resume:
             remove_temps(out / CHECKPOINTS, ("last.ckpt", "best.ckpt"))
             remove_temps(out, (WEIGHTS, METRICS, DATA, CONFIG, SCALER))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -34,21 +33,13 @@ from corroseg.infer.threshold import patch_scoring_arrays, tune_threshold, write
 from corroseg.models.metrics import challenge_iou
 from corroseg.train.config import (CONFIG, DATA, METRICS, WEIGHTS, TrainConfig, load_config, parse_override,
                                    read_config, save_config)
-from corroseg.train.fit import RESUMABLE_KEYS, fit, prepare_run_dir
+from corroseg.data.splits import well_folds
+from corroseg.train.fit import RESUMABLE_KEYS, fit, launched_rank, prepare_run_dir
 from corroseg.train.rundir import RunDir
 
 FOLDS_FORMAT = "corroseg-folds/1"
 
 Progress = Callable[[str], None] | None
-
-
-def assign_folds(wells: Sequence[int], folds: int, seed: int) -> list[list[int]]:
-    """Split well ids into ``folds`` groups of near-equal size, shuffled by ``seed``."""
-    wells = sorted(set(int(w) for w in wells))
-    if not 2 <= folds <= len(wells):
-        raise CorrosegUserError(f"--folds {folds}: needs 2 to {len(wells)} folds (one well at least in each)")
-    order = np.random.default_rng(seed).permutation(wells)
-    return [sorted(int(w) for w in group) for group in np.array_split(order, folds)]
 
 
 def held_out_wells(data: str | Path, cfg: TrainConfig, wells: Sequence[int]) -> list[LabelledWell]:
@@ -95,7 +86,7 @@ def train(
     ``status`` (optional) receives a line for each step of a cross-validation.
     """
     refuse_overwriting_inputs([out], datasets=[data])
-    extra_rank = int(os.environ.get("LOCAL_RANK", 0)) + int(os.environ.get("NODE_RANK", 0)) > 0
+    extra_rank = launched_rank() > 0
     # DDP relaunches this command for the other ranks: only the first one holds the run's lock
     with contextlib.nullcontext() if extra_rank else output_lock(out):
         if folds is None:
@@ -175,7 +166,7 @@ def cross_validate(
         excluded = default_excluded_wells(data) if cfg.exclude_wells == "auto" else tuple(cfg.exclude_wells)
         labelled = [w for w in load_labelled_wells(data, "train", cfg.labels) if w.well not in excluded]
         require_learnable(data, labelled)
-        assignment = assign_folds([w.well for w in labelled], folds, cfg.seed)
+        assignment = well_folds([w.well for w in labelled], folds, cfg.seed)
         _prepare_folds_dir(out, resume, force)  # only once the data is known to be usable
         save_config(cfg, out / CONFIG)
         write_json(RunDir(out).folds_file, {"format": FOLDS_FORMAT, "folds": folds, "data": str(Path(data).resolve()),

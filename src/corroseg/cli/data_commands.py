@@ -1,0 +1,236 @@
+"""Commands on data: inspect, wells, models, synth, realism."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from corroseg.cli.common import WidthOption, app, console, err_console, parse_widths, user_errors
+from corroseg.data.challenge import FALSE_ALARM_WELLS
+from corroseg.errors import CorrosegInputError
+
+
+@app.command()
+@user_errors
+def inspect(
+    path: Annotated[Path, typer.Argument(help="Dataset folder, image folder, .zip or well .npz.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    width: WidthOption = None,
+):
+    """Integrity and statistics of a dataset or a well."""
+    from corroseg.data.inspection import inspect_path
+
+    summary = inspect_path(path, parse_widths(width))
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    for message in summary.get("warnings", []):
+        err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
+    if summary.get("kind") == "well":
+        _print_well(summary)
+        return
+    for name, split in summary.get("splits", {"": summary}).items():
+        _print_split(name or str(path), split)
+
+
+def _print_split(title: str, split: dict) -> None:
+    table = Table(title=f"{escape(title)}: {split['patches']} patches in {len(split['wells'])} wells")
+    for column in ("well", "patches", "width", "rows", "corrupted", "fully corrupted"):
+        table.add_column(column, justify="right")
+    for well, info in split["wells"].items():
+        width = f"{info['width']}" + (" (set)" if info["width_source"] == "override" else "")
+        table.add_row(
+            well, str(info["patches"]), width, str(info["rows"]),
+            str(info["corrupted_patches"]), str(info["fully_corrupted_patches"]),
+        )
+    console.print(table)
+    pixels = split["corrupted_pixels"]
+    console.print(
+        f"corrupted patches: {split['corrupted_patches']} "
+        f"({split['fully_corrupted_patches']} fully); corrupted pixels: "
+        + ", ".join(f"{k} {v}" for k, v in pixels.items() if v)
+    )
+    if split["values"]:
+        v = split["values"]
+        console.print(
+            f"per-patch std (clean patches): p5 {v['patch_std_p5']:.4f}, median "
+            f"{v['patch_std_median']:.4f}, p95 {v['patch_std_p95']:.4f}; "
+            f"values {v['min']:.3f} .. {v['max']:.3f}"
+        )
+    labels = split.get("labels")
+    if labels:
+        console.print(
+            f"labels {labels['file']}: {labels['paired']} paired, "
+            f"{labels['images_without_masks']} images without masks, "
+            f"{labels['masks_without_images']} masks without images; "
+            f"{labels['patches_with_corrosion']:.1%} of patches corroded, "
+            f"{labels['corroded_pixel_fraction']:.2%} of pixels"
+        )
+    elif labels is None:
+        console.print("labels: none")
+    console.print()
+
+
+def _print_well(summary: dict) -> None:
+    console.print(
+        f"{escape(str(summary['source']))}: well {escape(repr(summary['name']))}, {summary['rows']} rows x "
+        f"{summary['width']} px; {summary['corrupted_pixels']['total']} corrupted pixels, "
+        f"{summary['fully_corrupted_rows']} fully corrupted rows"
+    )
+    if summary["mask"]:
+        console.print(f"mask: {summary['mask']['corroded_pixel_fraction']:.2%} of pixels corroded")
+
+
+@app.command()
+@user_errors
+def wells(
+    data: Annotated[Path, typer.Argument(help="Dataset folder, image folder or .zip.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the well .npz files.")],
+    split: Annotated[str, typer.Option(help="train or test.")] = "train",
+    width: WidthOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing well files.")] = False,
+):
+    """Rebuild whole wells (image and mask where labelled) from challenge patches."""
+    from corroseg.data.export import export_wells
+
+    written = export_wells(data, out, split=split, widths=parse_widths(width), progress=True, force=force)
+    console.print(f"wrote {len(written)} wells to {escape(str(out))}")
+
+
+@app.command()
+@user_errors
+def models(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list.")] = False):
+    """Architectures: parameters and forward FLOPs per 36x36 patch."""
+    from dataclasses import asdict
+
+    from corroseg.models import available, describe
+
+    cards = [describe(name) for name in available()]
+    if as_json:
+        print(json.dumps([asdict(card) for card in cards], indent=2))
+        return
+    table = Table(title="architectures (corroseg.models.create(name, **options))")
+    for column, justify in (("name", "left"), ("parameters", "right"), ("GFLOPs/patch", "right"),
+                            ("taller inputs", "center"), ("what it is", "left")):
+        table.add_column(column, justify=justify)
+    for card in cards:
+        table.add_row(card.name, f"{card.parameters:,}", f"{card.flops_per_patch / 1e9:.3f}",
+                      "yes" if card.taller_inputs else "no", card.summary)
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def synth(
+    out: Annotated[Path, typer.Argument(help="Folder to create (x_train/, y_train.csv, x_test/, y_test.csv, wells/).")],
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same dataset.")] = 0,
+    wells: Annotated[Optional[int], typer.Option(help="Train wells (default: the preset's).")] = None,
+    test_wells: Annotated[Optional[int], typer.Option(help="Test wells (default: the preset's).")] = None,
+    preset: Annotated[str, typer.Option(
+        help="default (challenge-sized, real textures), parametric (the default before issue 10), small or tiny.")
+    ] = "default",
+    overwrite: Annotated[bool, typer.Option("--force", "--overwrite",
+                                            help="Replace OUT if it exists (a corroseg synthetic dataset only).")] = False,
+    texture: Annotated[Optional[str], typer.Option(
+        help="Joint textures: real (from the real wells in --real, corrosion painted out) or parametric "
+             "(default: the preset's).")] = None,
+    real: Annotated[Path, typer.Option(help="Real challenge data, the source of real textures.")] = Path(
+        "../shared/data/challenge"),
+):
+    """Write a synthetic dataset in the challenge format, with exact masks and whole wells."""
+    from corroseg.synth.generator import write_dataset
+
+    write_dataset(out, seed=seed, preset=preset, train_wells=wells, test_wells=test_wells,
+                  overwrite=overwrite, progress=True, real=real, texture=texture)
+    inspect(out, as_json=False, width=None)
+
+
+def _well_list(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(w) for w in text.split(",") if w.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected comma-separated well numbers") from None
+
+
+@app.command()
+@user_errors
+def realism(
+    synthetic: Annotated[Path, typer.Argument(help="Synthetic dataset (or any dataset) to judge.")],
+    real: Annotated[Path, typer.Argument(help="Real dataset, e.g. ../shared/data/challenge.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    max_patches: Annotated[int, typer.Option(help="Clean patches per side in the two-sample tests.")] = 4000,
+    seed: Annotated[int, typer.Option(help="Sampling and training seed.")] = 0,
+    plots: Annotated[Optional[Path], typer.Option(help="Folder for comparison plots.")] = None,
+    exclude_real: Annotated[str, typer.Option(help="Real wells left out (the false-alarm test).")] = ",".join(map(str, FALSE_ALARM_WELLS)),
+    real_wells: Annotated[Optional[str], typer.Option(help="Only these real wells, e.g. 1,2,3.")] = None,
+    synthetic_wells: Annotated[Optional[str], typer.Option(help="Only these wells of SYNTHETIC.")] = None,
+    protocol: Annotated[str, typer.Option(help="patches, wells or both (see docs/realism.md).")] = "both",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing plots.")] = False,
+    deep_patches: Annotated[int, typer.Option(
+        help="Also train the deep critic on up to this many clean patches a side (0: skip; minutes).")] = 0,
+):
+    """Compare a synthetic dataset with real images: statistics and two-sample tests."""
+    from corroseg.synth.realism import PROTOCOLS, load_sample
+    from corroseg.synth.realism import realism as judge
+
+    protocols = PROTOCOLS if protocol == "both" else (protocol,)
+    if any(p not in PROTOCOLS for p in protocols):
+        raise typer.BadParameter(f"{protocol!r}: expected patches, wells or both")
+    lock = contextlib.nullcontext()
+    if plots is not None:
+        from corroseg.atomic import refuse_existing
+        from corroseg.guard import output_lock, refuse_overwriting_inputs
+
+        refuse_overwriting_inputs([plots / "statistics.png", plots / "wells.png"], datasets=[synthetic, real])
+        refuse_existing([plots / "statistics.png", plots / "wells.png"], force)
+        lock = output_lock(plots)
+    excluded = _well_list(exclude_real) or []
+    chosen_real = _well_list(real_wells)
+    chosen_synthetic = _well_list(synthetic_wells)
+    with err_console.status("loading wells"):
+        synthetic_sample = load_sample(synthetic, "synthetic", wells=chosen_synthetic)
+        real_sample = load_sample(real, "real", wells=chosen_real, exclude=excluded)
+    with err_console.status("training the two-sample classifiers"):
+        try:
+            result = judge(synthetic_sample, real_sample, max_patches=max_patches, seed=seed, protocols=protocols,
+                           deep_patches=deep_patches)
+        except ValueError as exc:
+            raise CorrosegInputError(synthetic, str(exc)) from None
+    if plots is not None:
+        from corroseg.report.realism_plots import plot_statistics, plot_wells
+
+        with lock:
+            result["plots"] = [
+                str(plot_statistics(synthetic_sample, real_sample, plots / "statistics.png")),
+                str(plot_wells(synthetic_sample, real_sample, plots / "wells.png")),
+            ]
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"medians: {len(synthetic_sample.clean)} synthetic vs {len(real_sample.clean)} real clean patches")
+    for column in ("statistic", "synthetic", "real", "difference", ""):
+        table.add_column(column, justify="right")
+    for row in result["statistics"]:
+        table.add_row(row["statistic"], f"{row['synthetic']:.4g}", f"{row['real']:.4g}",
+                      f"{row['relative_difference']:.0%}", "ok" if row["within_tolerance"] else "[red]off[/]")
+    console.print(table)
+    for name, test in result["two_sample_tests"].items():
+        console.print(f"two-sample accuracy ({name} protocol, {result['patches_per_side']} patches a side): "
+                      f"logistic {test['logistic_accuracy']:.3f}, CNN {test['cnn_accuracy']:.3f} "
+                      f"(0.5 = indistinguishable, target <= {result['targets']['accuracy_at_most']})")
+        if "deep_cnn_accuracy" in test:
+            console.print(f"  deep critic ({test['deep_patches_per_side']} patches a side): "
+                          f"{test['deep_cnn_accuracy']:.3f}")
+    verdict = "[green]meets[/]" if result["meets_targets"] else "[red]does not meet[/]"
+    console.print(f"{verdict} the realism targets "
+                  f"({result['statistics_within_tolerance']}/{result['statistics_compared']} statistics within 25%)")
+    for plot in result.get("plots", []):
+        console.print(f"plot: {escape(plot)}")

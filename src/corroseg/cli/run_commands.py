@@ -1,0 +1,300 @@
+"""Commands on runs: train, evaluate, predict, export, report, demo."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from corroseg.cli.common import (OverridesArgument, WidthOption, app, check_split, console, err_console, fmt,
+                                 parse_widths, print_json, user_errors)
+from corroseg.errors import CorrosegUserError
+
+
+@app.command()
+@user_errors
+def train(
+    data: Annotated[Path, typer.Argument(help="Dataset folder (x_train/ + y_train*.csv, optionally wells/).")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder to create (the trained bundle).")],
+    overrides: OverridesArgument = None,
+    model: Annotated[Optional[str], typer.Option(help="Architecture (see `corroseg models`); default: the preset's.")] = None,
+    config: Annotated[Optional[str], typer.Option(help="Preset name (default, paper) or a YAML file.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue RUN from its last checkpoint.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder.")] = False,
+    accelerator: Annotated[Optional[str], typer.Option(help="cpu, gpu or auto (config key accelerator).")] = None,
+    devices: Annotated[Optional[int], typer.Option(help="Number of devices (processes for DDP).")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="auto, ddp, ddp_spawn ... (config key strategy).")] = None,
+    max_time: Annotated[Optional[float], typer.Option(help="Seconds of training at most (config key max_time).")] = None,
+    folds: Annotated[Optional[int], typer.Option(
+        help="Cross-validation: train K runs on well-grouped folds, keep out-of-fold predictions.")] = None,
+):
+    """Train a model on labelled wells; write a run folder that evaluate and predict read.
+
+    The decision threshold is tuned on held-out training wells (the validation wells,
+    or every well's out-of-fold prediction with --folds) and kept in RUN/threshold.json.
+    """
+    from corroseg.workflows.train import train as train_run
+    from corroseg.train.config import load_config
+
+    overrides = list(overrides or [])
+    cfg = None
+    if resume and (model is not None or config is not None):
+        raise CorrosegUserError("--model and --config cannot change a run being resumed (it keeps its own); "
+                                "start a new run instead")
+    if not resume:
+        cfg = load_config(config, overrides, model=model, accelerator=accelerator, devices=devices,
+                          strategy=strategy, max_time=max_time)
+    else:
+        extra = [f"{k}={v}" for k, v in (("accelerator", accelerator), ("devices", devices),
+                                          ("strategy", strategy), ("max_time", max_time)) if v is not None]
+        overrides += extra
+    run = train_run(data, out, cfg, folds=folds, resume=resume, force=force, progress=True, overrides=overrides,
+                    status=lambda text: console.print(f"[yellow]{escape(text)}[/]"))
+    if folds:
+        _print_folds(run)
+        return
+    metrics_file = run / "metrics.json"
+    if metrics_file.exists():
+        metrics = json.loads(metrics_file.read_text())
+        best = metrics.get("best", {})
+        console.print(
+            f"run {escape(str(run))}: best val_iou {fmt(best.get('val_iou'))} "
+            f"(iou_nonempty {fmt(best.get('val_iou_nonempty'))}) at epoch {best.get('epoch')}; "
+            f"{metrics['epochs']} epochs, stopped by {metrics['stopped_by']}, "
+            f"{fmt(metrics['train_patches_per_s'], '.0f')} patches/s"
+        )
+
+
+def _print_folds(run: Path) -> None:
+    summary = json.loads((run / "folds.json").read_text())
+    table = Table(title=f"{escape(str(run))}: out-of-fold figures (threshold 0.5)")
+    for column in ("fold", "held-out wells", "patches", "iou", "iou_nonempty"):
+        table.add_column(column, justify="right")
+    for fold in summary["per_fold"]:
+        table.add_row(str(fold["fold"]), ",".join(map(str, fold["wells"])), str(fold["patches"]),
+                      fmt(fold["iou"]), fmt(fold["iou_nonempty"]))
+    console.print(table)
+    tuned = json.loads((run / "threshold.json").read_text())
+    console.print(f"out-of-fold iou {summary['oof_iou_mean']:.4f} +- {summary['oof_iou_std']:.4f} over folds; "
+                  f"threshold tuned on them: {tuned['threshold']:.3f} (iou {tuned['iou']:.4f} vs "
+                  f"{tuned['iou_at_0.5']:.4f} at 0.5)")
+
+
+RunsArgument = Annotated[
+    list[Path],
+    typer.Argument(metavar="RUN", help="Run folder(s) written by `corroseg train`; several runs (or a --folds run) "
+                                       "predict as an ensemble (mean probability).", show_default=False),
+]
+
+ThresholdOption = Annotated[
+    Optional[str],
+    typer.Option("--threshold", help="Decision threshold: a number in (0, 1), or 'tuned' (tuned on held-out "
+                                     "training wells at training time). Default: the run's config."),
+]
+
+
+EngineOption = Annotated[
+    str, typer.Option("--engine", help="What runs the network: torch, onnx (ONNX Runtime: same masks, faster on "
+                                       "CPU), or auto: onnx where the run has a model.onnx from `corroseg export`.")]
+
+
+WalkerOption = Annotated[
+    Optional[bool],
+    typer.Option("--random-walker/--no-random-walker",
+                 help="The paper's random-walker post-processing of uncertain pixels (default: the run's config)."),
+]
+
+
+def _load_predictor(runs: list[Path], threshold: str | None, tta: bool | None, engine: str = "auto",
+                    walker: bool | None = None):
+    from corroseg.infer.ensemble import load_predictor
+    from corroseg.infer.options import PredictOptions
+
+    return load_predictor(runs, PredictOptions(threshold=threshold, tta=tta, engine=engine, random_walker=walker))
+
+
+TTAOption = Annotated[
+    Optional[bool],
+    typer.Option("--tta/--no-tta", help="Test-time augmentation: average over flips and a roll (default: the run's)."),
+]
+
+
+def _print_scores(title: str, result: dict) -> None:
+    console.print(
+        f"{title}: challenge metric (iou) [bold]{fmt(result['iou'])}[/], iou_nonempty {fmt(result['iou_nonempty'])}, "
+        f"global IoU {result['global_iou']:.4f}, precision {result['precision']:.3f}, recall {result['recall']:.3f}, "
+        f"F1 {result['f1']:.3f}, false-alarm rate {result['false_alarm_rate']:.3%} ({result['patches']} patches)"
+    )
+    table = Table(title="per well")
+    for column in ("well", "patches", "iou", "iou_nonempty", "precision", "recall", "false alarms"):
+        table.add_column(column, justify="right")
+    for well, row in result["per_well"].items():
+        table.add_row(well, str(row["patches"]), fmt(row["iou"]), fmt(row["iou_nonempty"]),
+                      f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['false_alarm_rate']:.3%}")
+    console.print(table)
+    if "clean_patches" in result:
+        clean = result["clean_patches"]
+        console.print(f"on the {clean['patches']} patches without corrupted pixels: iou {fmt(clean['iou'])}, "
+                      f"iou_nonempty {fmt(clean['iou_nonempty'])}")
+
+
+@app.command()
+@user_errors
+def evaluate(
+    runs: RunsArgument,
+    data: Annotated[Path, typer.Argument(help="Dataset folder with labels for SPLIT.")],
+    split: Annotated[str, typer.Option(help="train or test.")] = "test",
+    false_alarm: Annotated[Optional[Path], typer.Option(
+        "--false-alarm", help="Folder of corrosion-free patches (default wells 9 and 10 of a real x_train).")] = None,
+    keep_corrupted: Annotated[bool, typer.Option(
+        "--keep-corrupted", help="Do not empty patches holding corrupted pixels (the challenge labels do).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    width: WidthOption = None,
+    tta: TTAOption = None,
+    threshold: ThresholdOption = None,
+    engine: EngineOption = "auto",
+    walker: WalkerOption = None,
+):
+    """Challenge metric, iou_nonempty, precision, recall, F1 and a per-well table.
+
+    A cross-validation run is scored as the ensemble of its folds, and each fold alone
+    (mean and spread over folds).
+    """
+    check_split(split)
+    from corroseg.infer.options import PredictOptions
+    from corroseg.workflows.evaluate import evaluate_runs
+
+    options = PredictOptions(threshold=threshold, tta=tta, engine=engine, random_walker=walker)
+    result = evaluate_runs(runs, data, split, options, widths=parse_widths(width), blank_corrupted=not keep_corrupted,
+                           false_alarm=false_alarm, status=err_console.status)
+    if as_json:
+        print_json(result)
+        return
+    title = " + ".join(map(str, runs))
+    _print_scores(f"{escape(title)} on {escape(str(data))} ({split}), threshold {result['threshold']:.3f}", result)
+    if "folds" in result:
+        folds = result["folds"]
+        console.print("each fold alone: " + ", ".join(
+            f"{key} {folds[key]['mean']:.4f} +- {folds[key]['std']:.4f} (min {folds[key]['min']:.4f}, "
+            f"max {folds[key]['max']:.4f})" for key in ("iou", "iou_nonempty")))
+    if "false_alarm" in result:
+        fa = result["false_alarm"]
+        console.print(f"false alarms on {escape(str(fa['source']))} wells {fa['wells']}: {fa['rate']:.3%} of "
+                      f"{fa['valid_pixels']} valid pixels predicted as corrosion")
+
+
+@app.command()
+@user_errors
+def predict(
+    runs: RunsArgument,
+    source: Annotated[Path, typer.Argument(metavar="INPUT", help="Challenge image folder, dataset folder, .zip, well .npz, or folder of wells.")],
+    out: Annotated[Path, typer.Option("--out", help="OUT.csv (submission), OUT.npz (one well) or a folder (one .npz + .png per well).")],
+    split: Annotated[str, typer.Option(help="Split of a dataset folder to predict: test or train.")] = "test",
+    keep_corrupted: Annotated[bool, typer.Option(
+        "--keep-corrupted", help="Do not empty patches holding corrupted pixels in a submission.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing outputs.")] = False,
+    width: WidthOption = None,
+    tta: TTAOption = None,
+    threshold: ThresholdOption = None,
+    engine: EngineOption = "auto",
+    walker: WalkerOption = None,
+):
+    """Predict a submission CSV for challenge patches, or a mask + PNG strip for whole wells."""
+    check_split(split)
+    from corroseg.workflows.predict import predict_path
+
+    predictor = _load_predictor(runs, threshold, tta, engine, walker)
+    folder = not out.suffix  # many wells: a progress bar over wells instead of a spinner
+    with contextlib.nullcontext() if folder else err_console.status("predicting"):
+        result = predict_path(predictor, source, out, split=split, blank_corrupted=not keep_corrupted,
+                              widths=parse_widths(width), force=force, progress=folder, runs=runs)
+    if result["kind"] == "submission":
+        console.print(f"wrote {escape(result['csv'])}: {result['patches']} patches, "
+                      f"{result['patches_with_corrosion']} with corrosion")
+        return
+    for well in [result] if result["kind"] == "well" else result["wells"]:
+        console.print(f"{escape(str(well['well']))}: {well['rows']} x {well['width']}, {well['corroded_fraction']:.2%} "
+                      f"of valid pixels corroded -> {escape(well['npz'])}, {escape(well['png'])}")
+
+
+@app.command()
+@user_errors
+def export(
+    run: Annotated[Path, typer.Argument(help="Run folder written by `corroseg train`.")],
+    fmt: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+    out: Annotated[Optional[Path], typer.Option("--out", help="File to write (default: RUN/model.onnx).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
+):
+    """Export a trained model for other runtimes, checked against torch before it is written."""
+    from corroseg.infer.onnx import TOLERANCE, export_run
+
+    if fmt != "onnx":
+        raise CorrosegUserError(f"--format {fmt!r} is not supported; choose onnx")
+    path = export_run(run, out, force=force)
+    console.print(f"wrote {escape(str(path))} (logits within {TOLERANCE:g} of torch); predict with --engine onnx")
+
+
+@app.command()
+@user_errors
+def report(
+    run: Annotated[Path, typer.Argument(help="Run folder written by `corroseg train` (or a cross-validation run).")],
+    data: Annotated[Optional[Path], typer.Option(
+        help="Labelled dataset to score (default: the dataset the run was trained on).")] = None,
+    real: Annotated[Optional[Path], typer.Option(
+        help="Real challenge data: false alarms on wells 9 and 10, real wells pictured.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write (default RUN/report.html).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing report.")] = False,
+):
+    """One self-contained HTML report: config, learning curves, per-well scores, wells, calibration, real wells."""
+    from corroseg.report.html import write_report
+
+    with err_console.status("writing the report") as status:
+        path = write_report(run, out=out, data=data, real=real, force=force,
+                            progress=lambda message: status.update(message))
+    console.print(f"report: {escape(str(path))}")
+
+
+@app.command()
+@user_errors
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path("demo_out"),
+    real: Annotated[Path, typer.Option(help="Real challenge data (false alarms, a grooved real well) when present.")] = Path("../shared/data/challenge"),
+    preset: Annotated[str, typer.Option(help="Synthetic preset: default (the real demo), small or tiny (a quick look).")] = "default",
+    train_seconds: Annotated[float, typer.Option(help="Training budget in seconds.")] = 420.0,
+    overrides: OverridesArgument = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the outputs of an earlier demo in OUT.")] = False,
+):
+    """Synthesise wells, train the default model, evaluate it, measure false alarms on real wells 9 and 10,
+    predict a grooved real well and a synthetic one, and say where everything is."""
+    from corroseg.workflows.demo import check_out, run_demo
+
+    check_out(out, force)  # before the banner: a refusal is one line
+    console.rule("corroseg demo: synthetic wells -> train -> evaluate -> predict")
+    summary = run_demo(out, real, say=lambda text: console.print(f"[yellow]{escape(text)}[/]"), preset=preset,
+                       train_seconds=train_seconds, overrides=tuple(overrides or ()), force=force)
+    console.rule("summary")
+    test = summary["synthetic_test"]
+    training = summary["training"]
+    console.print(f"trained {training['epochs']} epochs in {training['train_seconds']:.0f} s "
+                  f"({fmt(training['train_patches_per_s'], '.0f')} patches/s); run folder: {escape(summary['run'])}")
+    console.print(f"masks: {escape(summary['prediction'])}")
+    console.print(f"held-out synthetic test wells ({test['patches']} patches): challenge metric "
+                  f"[bold]{fmt(test['iou'])}[/], iou_nonempty [bold]{fmt(test['iou_nonempty'])}[/], "
+                  f"precision {test['precision']:.3f}, recall {test['recall']:.3f}")
+    clean = test["clean_patches"]
+    console.print(f"  on the {clean['patches']} test patches without corrupted pixels: challenge metric "
+                  f"{fmt(clean['iou'])}, iou_nonempty {fmt(clean['iou_nonempty'])}")
+    if "real_false_alarms" in summary:
+        fa = summary["real_false_alarms"]
+        console.print(f"real wells {fa['wells']} (no corrosion): [bold]{fa['rate']:.3%}[/] of valid pixels "
+                      "flagged as corrosion (false alarms)")
+    for picture in summary["pictures"]:
+        console.print(f"picture: {escape(picture)}")
+    console.print(f"report: [bold]{escape(summary['report'])}[/] (one HTML file; open it in a browser)")
+    timings = ", ".join(f"{k} {v:.0f} s" for k, v in summary["timings_s"].items())
+    console.print(f"time: {timings}; figures in {escape(str(Path(out) / 'summary.json'))}")

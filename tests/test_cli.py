@@ -107,3 +107,38 @@ def test_demo_falls_back_to_parametric_wells_without_real_images(tmp_path):
     (tmp_path / "real" / "x_test").mkdir()
     assert synthesis_preset("default", tmp_path / "real", said.append) == ("default", tmp_path / "real")
     assert synthesis_preset("tiny", None, said.append) == ("tiny", None) and len(said) == 2
+
+
+def test_version():
+    from corroseg import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"corroseg {__version__}"
+
+
+def test_train_takes_seed_and_max_epochs_as_flags(synth_data, tmp_path):
+    import yaml
+
+    from conftest import TINY, one_line_error
+
+    args = [o for o in TINY if not o.startswith("max_epochs")]
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(synth_data), "--out", str(run), "--max-epochs", "2", "--seed", "3", *args])
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert (config["max_epochs"], config["seed"]) == (2, 3)
+    one_line_error(runner.invoke(app, ["train", str(synth_data), "--out", str(run), "--resume", "--seed", "4"]),
+                   "cannot change seed when resuming")
+
+
+def test_evaluate_writes_its_figures_to_a_file(tiny_run, synth_data, tmp_path):
+    from conftest import one_line_error
+
+    out = tmp_path / "figures.json"
+    result = runner.invoke(app, ["evaluate", str(tiny_run), str(synth_data), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(out.read_text())
+    assert set(figures) >= {"iou", "iou_nonempty", "per_well", "options", "threshold"}
+    one_line_error(runner.invoke(app, ["evaluate", str(tiny_run), str(synth_data), "--out", str(out)]), "--force")
+    one_line_error(runner.invoke(app, ["evaluate", str(tiny_run), str(synth_data), "--out",
+                                       str(synth_data / "y_test.csv"), "--force"]), "dataset this command reads")

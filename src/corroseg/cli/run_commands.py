@@ -30,6 +30,8 @@ def train(
     devices: Annotated[Optional[int], typer.Option(help="Number of devices (processes for DDP).")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="auto, ddp, ddp_spawn ... (config key strategy).")] = None,
     max_time: Annotated[Optional[float], typer.Option(help="Seconds of training at most (config key max_time).")] = None,
+    max_epochs: Annotated[Optional[int], typer.Option(help="Epochs at most (config key max_epochs).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed of the run (config key seed).")] = None,
     folds: Annotated[Optional[int], typer.Option(
         help="Cross-validation: train K runs on well-grouped folds, keep out-of-fold predictions.")] = None,
 ):
@@ -46,13 +48,12 @@ def train(
     if resume and (model is not None or config is not None):
         raise CorrosegUserError("--model and --config cannot change a run being resumed (it keeps its own); "
                                 "start a new run instead")
+    flags = {k: v for k, v in (("accelerator", accelerator), ("devices", devices), ("strategy", strategy),
+                               ("max_time", max_time), ("max_epochs", max_epochs), ("seed", seed)) if v is not None}
     if not resume:
-        cfg = load_config(config, overrides, model=model, accelerator=accelerator, devices=devices,
-                          strategy=strategy, max_time=max_time)
-    else:
-        extra = [f"{k}={v}" for k, v in (("accelerator", accelerator), ("devices", devices),
-                                          ("strategy", strategy), ("max_time", max_time)) if v is not None]
-        overrides += extra
+        cfg = load_config(config, overrides, model=model, **flags)
+    else:  # the run's own config, changed only where a resume may change it (refused otherwise)
+        overrides += [f"{k}={v}" for k, v in flags.items()]
     run = train_run(data, out, cfg, folds=folds, resume=resume, force=force, progress=True, overrides=overrides,
                     status=lambda text: console.print(f"[yellow]{escape(text)}[/]"))
     if folds:
@@ -64,7 +65,7 @@ def train(
         best = metrics.get("best", {})
         console.print(
             f"run {escape(str(run))}: best val_iou {fmt(best.get('val_iou'))} "
-            f"(iou_nonempty {fmt(best.get('val_iou_nonempty'))}) at epoch {best.get('epoch')}; "
+            f"(iou_nonempty {fmt(best.get('val_iou_nonempty'))}) at epoch {fmt(best.get('epoch'), '.0f')}; "
             f"{metrics['epochs']} epochs, stopped by {metrics['stopped_by']}, "
             f"{fmt(metrics['train_patches_per_s'], '.0f')} patches/s"
         )
@@ -154,6 +155,8 @@ def evaluate(
     keep_corrupted: Annotated[bool, typer.Option(
         "--keep-corrupted", help="Do not empty patches holding corrupted pixels (the challenge labels do).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Also write the figures as JSON to this file.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
     width: WidthOption = None,
     tta: TTAOption = None,
     threshold: ThresholdOption = None,
@@ -171,7 +174,7 @@ def evaluate(
 
     options = PredictOptions(threshold=threshold, tta=tta, engine=engine, random_walker=walker)
     result = evaluate_runs(runs, data, split, options, widths=parse_widths(width), blank_corrupted=not keep_corrupted,
-                           false_alarm=false_alarm, status=err_console.status)
+                           false_alarm=false_alarm, status=err_console.status, out=out, force=force)
     if as_json:
         print_json(result)
         return

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from corroseg.atomic import refuse_existing, write_json
 from corroseg.data.wells import WidthOverride
+from corroseg.guard import output_lock, refuse_overwriting_inputs
 from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import evaluate, false_alarms
 from corroseg.infer.options import PredictOptions, first_config
@@ -21,17 +23,22 @@ from corroseg.train.rundir import RunDir
 def evaluate_runs(runs: Sequence[str | Path], data: str | Path, split: str = "test",
                   options: PredictOptions | None = None, widths: WidthOverride | None = None,
                   blank_corrupted: bool = True, false_alarm: str | Path | None = None,
-                  status=None) -> dict:
+                  status=None, out: str | Path | None = None, force: bool = False) -> dict:
     """Score ``runs`` (one predictor: a run, an ensemble, or a folds run's folds) on ``split`` of ``data``.
 
     Returns :func:`corroseg.infer.evaluate.evaluate`'s figures plus ``runs``, ``options``
     (as resolved), ``folds`` (each fold alone, for a single folds run) and
     ``false_alarm`` (when ``false_alarm`` names corrosion-free wells).
     ``status`` (optional) is a context manager factory taking a message, for progress.
+    ``out`` (optional): the figures are also written there as JSON (checked before any work:
+    never over an input, and over an existing file only with ``force``).
     """
     import contextlib
 
     say = status or (lambda message: contextlib.nullcontext())
+    if out is not None:
+        refuse_overwriting_inputs([out], runs=runs, datasets=[d for d in (data, false_alarm) if d is not None])
+        refuse_existing([out], force)
     predictor = load_predictor(runs, options)
     with say(f"predicting the {split} wells"):
         result = evaluate(predictor, data, split, widths=widths, blank_corrupted=blank_corrupted)
@@ -45,6 +52,9 @@ def evaluate_runs(runs: Sequence[str | Path], data: str | Path, split: str = "te
     if false_alarm is not None:
         with say("predicting the false-alarm wells"):
             result["false_alarm"] = false_alarms(predictor, false_alarm, widths=widths)
+    if out is not None:
+        with output_lock(out):
+            write_json(out, result)
     return result
 
 

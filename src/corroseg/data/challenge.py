@@ -148,7 +148,7 @@ def find_image_source(path: str | Path, split: str = "train") -> Path:
     for candidate in (path / f"x_{split}", path / f"x_{split}.zip"):
         if candidate.exists():
             return candidate
-    if _npy_files(path) or (path / "images").is_dir():
+    if any(p.suffix == ".npy" and not p.name.startswith(".") for p in path.iterdir()) or (path / "images").is_dir():
         return path
     raise CorrosegInputError(path, f"no x_{split}/ folder, x_{split}.zip or .npy patches found")
 

@@ -142,3 +142,30 @@ def test_evaluate_writes_its_figures_to_a_file(tiny_run, synth_data, tmp_path):
     one_line_error(runner.invoke(app, ["evaluate", str(tiny_run), str(synth_data), "--out", str(out)]), "--force")
     one_line_error(runner.invoke(app, ["evaluate", str(tiny_run), str(synth_data), "--out",
                                        str(synth_data / "y_test.csv"), "--force"]), "dataset this command reads")
+
+
+def test_a_model_that_flags_nothing_has_no_precision_and_is_called_out(capsys):
+    from corroseg.cli.run_commands import _print_scores
+    from corroseg.infer.evaluate import score
+
+    truth = np.zeros((4, 36, 36), np.uint8)
+    truth[0, 3:9, 5:7] = 1
+    result = score(np.zeros_like(truth), truth, np.array([1, 1, 2, 2]))
+    assert result["precision"] != result["precision"] and result["recall"] == 0.0  # n/a, and 0 found of some
+    assert result["per_well"]["2"]["recall"] != result["per_well"]["2"]["recall"]  # nothing to find there
+    _print_scores("empty", result)
+    printed = capsys.readouterr()
+    assert "precision n/a" in " ".join(printed.out.split())
+    assert "flagged no pixel" in printed.err
+
+
+def test_training_cut_by_its_clock_while_improving_is_called_out(capsys):
+    from corroseg.cli.run_commands import warn_if_cut_while_improving
+    from corroseg.train.fit import cut_while_improving
+
+    assert cut_while_improving("max_time", 18, 19) and cut_while_improving("max_cpu_time", 17, 19)
+    assert not cut_while_improving("max_time", 10, 19)
+    assert not cut_while_improving("early_stopping", 18, 19) and not cut_while_improving("max_epochs", 18, 19)
+    warn_if_cut_while_improving({"cut_while_improving": True, "stopped_by": "max_time", "best": {"epoch": 18},
+                                 "epochs": 19})
+    assert "still improving" in capsys.readouterr().err

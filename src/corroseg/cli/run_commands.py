@@ -69,6 +69,16 @@ def train(
             f"{metrics['epochs']} epochs, stopped by {metrics['stopped_by']}, "
             f"{fmt(metrics['train_patches_per_s'], '.0f')} patches/s"
         )
+        warn_if_cut_while_improving(metrics)
+
+
+def warn_if_cut_while_improving(metrics: dict) -> None:
+    """Say so when a time limit stopped training while the validation score was still improving."""
+    if metrics.get("cut_while_improving"):
+        err_console.print(f"[yellow]warning:[/] training was stopped by {metrics['stopped_by']} while the validation "
+                          f"score was still improving (best at epoch {fmt(metrics['best'].get('epoch'), '.0f')} of "
+                          f"{metrics['epochs']}): more time would likely give a better model", highlight=False,
+                          soft_wrap=True)
 
 
 def _print_folds(run: Path) -> None:
@@ -128,20 +138,24 @@ TTAOption = Annotated[
 def _print_scores(title: str, result: dict) -> None:
     console.print(
         f"{title}: challenge metric (iou) [bold]{fmt(result['iou'])}[/], iou_nonempty {fmt(result['iou_nonempty'])}, "
-        f"global IoU {result['global_iou']:.4f}, precision {result['precision']:.3f}, recall {result['recall']:.3f}, "
-        f"F1 {result['f1']:.3f}, false-alarm rate {result['false_alarm_rate']:.3%} ({result['patches']} patches)"
+        f"global IoU {result['global_iou']:.4f}, precision {fmt(result['precision'], '.3f')}, "
+        f"recall {fmt(result['recall'], '.3f')}, "
+        f"F1 {fmt(result['f1'], '.3f')}, false-alarm rate {result['false_alarm_rate']:.3%} ({result['patches']} patches)"
     )
     table = Table(title="per well")
     for column in ("well", "patches", "iou", "iou_nonempty", "precision", "recall", "false alarms"):
         table.add_column(column, justify="right")
     for well, row in result["per_well"].items():
         table.add_row(well, str(row["patches"]), fmt(row["iou"]), fmt(row["iou_nonempty"]),
-                      f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['false_alarm_rate']:.3%}")
+                      fmt(row['precision'], '.3f'), fmt(row['recall'], '.3f'), f"{row['false_alarm_rate']:.3%}")
     console.print(table)
     if "clean_patches" in result:
         clean = result["clean_patches"]
         console.print(f"on the {clean['patches']} patches without corrupted pixels: iou {fmt(clean['iou'])}, "
                       f"iou_nonempty {fmt(clean['iou_nonempty'])}")
+    if result["precision"] != result["precision"]:  # NaN: not one pixel was flagged
+        err_console.print("[yellow]warning:[/] the model flagged no pixel of these wells: precision is n/a, and a 0% "
+                          "false-alarm rate says nothing about it", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -283,12 +297,13 @@ def demo(
     console.rule("summary")
     test = summary["synthetic_test"]
     training = summary["training"]
+    warn_if_cut_while_improving(training)
     console.print(f"trained {training['epochs']} epochs in {training['train_seconds']:.0f} s "
                   f"({fmt(training['train_patches_per_s'], '.0f')} patches/s); run folder: {escape(summary['run'])}")
     console.print(f"masks: {escape(summary['prediction'])}")
     console.print(f"held-out synthetic test wells ({test['patches']} patches): challenge metric "
                   f"[bold]{fmt(test['iou'])}[/], iou_nonempty [bold]{fmt(test['iou_nonempty'])}[/], "
-                  f"precision {test['precision']:.3f}, recall {test['recall']:.3f}")
+                  f"precision {fmt(test['precision'], '.3f')}, recall {fmt(test['recall'], '.3f')}")
     clean = test["clean_patches"]
     console.print(f"  on the {clean['patches']} test patches without corrupted pixels: challenge metric "
                   f"{fmt(clean['iou'])}, iou_nonempty {fmt(clean['iou_nonempty'])}")

@@ -30,7 +30,7 @@ def score(pred: np.ndarray, truth: np.ndarray, wells: np.ndarray, clean: np.ndar
     challenge metric and ``iou_nonempty`` over those patches only, where the black-mask
     rule for corrupted patches changes nothing (fair across labelling conventions).
     """
-    summary = metrics.summary(pred, truth)
+    summary = metrics.summary(pred, truth, undefined=float("nan"))  # a model that flags nothing has no precision
     result = {
         "patches": summary["patches"],
         "iou": summary["challenge_iou"],
@@ -51,7 +51,7 @@ def score(pred: np.ndarray, truth: np.ndarray, wells: np.ndarray, clean: np.ndar
         }
     for well in np.unique(wells):
         rows = wells == well
-        one = metrics.summary(pred[rows], truth[rows])
+        one = metrics.summary(pred[rows], truth[rows], undefined=float("nan"))
         result["per_well"][str(int(well))] = {
             "patches": one["patches"],
             "iou": one["challenge_iou"],

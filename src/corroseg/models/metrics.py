@@ -81,15 +81,19 @@ def false_alarm_rate(pred, truth=None, valid=None) -> float:
     return _ratio(int((p & clean).sum()), int(clean.sum()), 0.0)
 
 
-def summary(pred, truth, valid=None) -> dict[str, float]:
-    """Every metric of this module for one set of patches."""
+def summary(pred, truth, valid=None, undefined: float = 0.0) -> dict[str, float]:
+    """Every metric of this module for one set of patches.
+
+    ``undefined`` is what precision, recall and F1 are when their denominator is zero
+    (nothing predicted, nothing to find): 0 as scikit-learn says, or NaN (n/a) for reports.
+    """
     return {
         "patches": int(len(pred)),
         "challenge_iou": challenge_iou(pred, truth, valid),
         "global_iou": global_iou(pred, truth, valid),
-        "precision": precision(pred, truth, valid),
-        "recall": recall(pred, truth, valid),
-        "f1": f1(pred, truth, valid),
+        "precision": precision(pred, truth, valid, undefined),
+        "recall": recall(pred, truth, valid, undefined),
+        "f1": f1(pred, truth, valid, undefined),
         "false_alarm_rate": false_alarm_rate(pred, truth, valid),
     }
 

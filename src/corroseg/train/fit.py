@@ -348,10 +348,16 @@ def summarize_training(out: Path, trainer: L.Trainer, throughput: Throughput, wa
         "best": best,
         "epochs": epochs,
         "stopped_by": stopped,
+        "cut_while_improving": cut_while_improving(stopped, best.get("epoch"), epochs),
         "train_seconds": round(throughput.seconds, 2),
         "train_patches_per_s": round(speed, 2),
         "wall_seconds_this_session": round(wall, 2),
     }
+
+
+def cut_while_improving(stopped_by: str, best_epoch: int | None, epochs: int) -> bool:
+    """True when a clock (not patience or max_epochs) ended training with its best epoch among the last two."""
+    return stopped_by in ("max_time", "max_cpu_time") and best_epoch is not None and best_epoch >= epochs - 2
 
 
 def _number(value) -> float | int | None:

@@ -20,7 +20,8 @@ from corroseg.errors import CorrosegInputError
 from corroseg.infer.bundle import Predictor
 from corroseg.infer.evaluate import evaluate, false_alarms
 from corroseg.report import figures
-from corroseg.report.html import REPORT_NAME, section_rows, write_report
+from corroseg.report.html import REPORT_NAME, write_report
+from corroseg.report.sections import section_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_URI = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")

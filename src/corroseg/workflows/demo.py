@@ -16,7 +16,8 @@ from corroseg.data.wells import Well, load_well, well_from_patches
 from corroseg.workflows.train import train
 from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import evaluate, false_alarms
-from corroseg.report.html import describe_predictor, write_report
+from corroseg.report.html import write_report
+from corroseg.report.sections import describe_predictor
 from corroseg.workflows.predict import predict_one_well
 from corroseg.synth.generator import PRESETS, write_dataset
 from corroseg.train.config import load_config

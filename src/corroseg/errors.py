@@ -29,3 +29,18 @@ class CorrosegInputError(CorrosegUserError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+def interrupt_behind(exc: BaseException | None) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM (a ``KeyboardInterrupt``) that is or caused ``exc``, if any.
+
+    An interrupt that lands inside a module import surfaces as an ``ImportError`` whose
+    context is the interrupt; it is still an interrupt, not a bug.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None

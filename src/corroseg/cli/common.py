@@ -16,7 +16,7 @@ from rich.errors import MarkupError
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from corroseg.errors import CorrosegUserError
+from corroseg.errors import CorrosegUserError, interrupt_behind
 
 try:  # typer vendors click since 0.2x; older versions use click itself
     from typer._click.exceptions import UsageError
@@ -108,17 +108,6 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
-    """The Ctrl-C or SIGTERM that caused ``exc`` (a module import turns it into an ImportError), if any."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
 def _say_interrupted(exc: KeyboardInterrupt) -> None:
     hint = f": {exc}" if str(exc) else ""
     err_console.print(f"[red]interrupted[/]{escape(hint)}", highlight=False, soft_wrap=True, emoji=False)
@@ -147,7 +136,7 @@ def user_errors(command):
                 _say_interrupted(exc)
                 raise typer.Exit(130) from None
             except Exception as exc:  # noqa: BLE001 - an interrupt inside an import surfaces as ImportError
-                interrupt = _interrupt_behind(exc)
+                interrupt = interrupt_behind(exc)
                 if interrupt is None:
                     raise
                 _say_interrupted(interrupt)

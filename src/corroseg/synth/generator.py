@@ -68,7 +68,7 @@ class Preset:
 
 
 PRESETS = {
-    # real joint textures, more and slightly deeper grooves (issue 10; docs/realism.md)
+    # real joint textures, more and slightly deeper grooves (docs/realism.md)
     "default": Preset("default", train_wells=15, test_wells=5, rows=(1_500, 60_000), texture="real",
                       grooves_per_half=(1, 2, 3), groove_width=(1.8, 4.0), groove_depth=0.038),
     # the default until 2026-11-27, with which docs/benchmarks.md was measured

@@ -33,7 +33,7 @@ from safetensors import SafetensorError
 from safetensors.torch import save_file
 
 from corroseg.atomic import atomic_path, remove_temps, write_json
-from corroseg.errors import CorrosegInputError, CorrosegUserError
+from corroseg.errors import CorrosegInputError, CorrosegUserError, interrupt_behind
 from corroseg.guard import check_replaceable, mark
 from corroseg.train.callbacks import CpuTimeBudget, GradualUnfreezing, SaveConfigOnStart, Throughput
 from corroseg.train.checkpointing import AtomicCheckpointIO, AtomicCSVLogger, RunCheckpoint, write_failure
@@ -174,8 +174,8 @@ def _fit_or_interrupt(trainer: L.Trainer, module: SegModule, datamodule: WellDat
     handler = signal.getsignal(signal.SIGINT) if main_thread else None
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    except SystemExit:
-        if not trainer.interrupted:
+    except BaseException as exc:  # noqa: BLE001 - only an interrupt is turned into another exception
+        if not ((isinstance(exc, SystemExit) and trainer.interrupted) or interrupt_behind(exc) is not None):
             raise
         if (out / LAST_CHECKPOINT).is_file():
             raise KeyboardInterrupt(f"{out} keeps its last checkpoint; continue with --resume") from None

@@ -319,7 +319,7 @@ MAX_TEXT_CHARS = 1000
 """Names and units longer than this are refused before they are read."""
 
 
-def _npz_headers(path: Path, archive: zipfile.ZipFile) -> dict[str, tuple[tuple, np.dtype, zipfile.ZipInfo]]:
+def _npz_headers(archive: zipfile.ZipFile) -> dict[str, tuple[tuple, np.dtype, zipfile.ZipInfo]]:
     """``{name: (shape, dtype, entry)}`` of the arrays of :data:`WELL_ARRAYS`, from their headers only."""
     headers = {}
     for info in archive.infolist():
@@ -369,7 +369,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             raise CorrosegInputError(path, "a single .npy array, not an .npz archive of named arrays" if is_npy
                                      else "unreadable .npz file (not a zip archive of .npy arrays)")
         with zipfile.ZipFile(path) as archive:
-            headers = _npz_headers(path, archive)
+            headers = _npz_headers(archive)
             _check_headers(path, headers)
             arrays = {}
             for key, (_, _, info) in headers.items():

@@ -188,9 +188,7 @@ class Predictor(WellPredictor):
         ``RUN/model.onnx`` from ``corroseg export`` (or an in-memory export checked
         against torch); ``auto`` takes it where the run has an up-to-date one.
         """
-        options = replace(options or PredictOptions(), **fields)
-        if not options.resolved:
-            options = options.resolve([run])
+        options = replace(options or PredictOptions(), **fields).resolve([run])
         run = Path(run)
         if not (run / SCALER).is_file() and run.is_dir():
             raise CorrosegInputError(run / SCALER, "missing: not a finished corroseg run (train it, or --resume it)")

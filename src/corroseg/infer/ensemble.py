@@ -45,6 +45,11 @@ class Ensemble(WellPredictor):
         self.policy: CorruptionPolicy = self.members[0].policy
         self.options: PredictOptions | None = None
 
+    @property
+    def config(self):
+        """The first member's run config (its walker settings are the ensemble's)."""
+        return getattr(self.members[0], "config", None)
+
     def predict_well(self, image: np.ndarray) -> np.ndarray:
         """Mean probability of the members ``(rows, width)``; NaN where there is no reading."""
         total = None

@@ -78,7 +78,12 @@ class PredictOptions:
         return isinstance(self.threshold, float) and self.tta is not None and self.random_walker is not None
 
     def resolve(self, runs: str | Path | Sequence[str | Path]) -> PredictOptions:
-        """Concrete options for ``runs``: a float threshold and a yes or no for TTA and the walker."""
+        """Concrete options for ``runs``: a float threshold and a yes or no for TTA and the walker.
+
+        Options that are already concrete are returned as they are (no run file is read again).
+        """
+        if self.resolved:
+            return self
         runs = [runs] if isinstance(runs, str | Path) else list(runs)
         if not runs:
             raise CorrosegUserError("prediction needs at least one run")

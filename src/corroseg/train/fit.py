@@ -41,12 +41,9 @@ from corroseg.data.scaling import PatchScaler
 from corroseg.models.budget import check_memory
 from corroseg.train.config import CONFIG, DATA, METRICS, SCALER, WEIGHTS, TrainConfig, load_config, parse_override, save_config
 from corroseg.train.datamodule import WellDataModule
-from corroseg.train.rundir import CHECKPOINTS
+from corroseg.train.rundir import CHECKPOINTS, RunDir
 from corroseg.train.module import SegModule
 
-
-
-LAST_CHECKPOINT = Path(CHECKPOINTS) / "last.ckpt"
 
 
 def prepare_run_dir(out: Path, resume: bool, force: bool, kind: str = "run") -> None:
@@ -56,13 +53,13 @@ def prepare_run_dir(out: Path, resume: bool, force: bool, kind: str = "run") -> 
     of ``kind`` and it holds nothing but a run's files (:func:`corroseg.guard.check_replaceable`).
     """
     if resume:
-        if not (out / LAST_CHECKPOINT).is_file() or not (out / CONFIG).is_file():
+        if not RunDir(out).last_checkpoint.is_file() or not (out / CONFIG).is_file():
             raise CorrosegInputError(out, "nothing to resume: no checkpoints/last.ckpt and config.yaml here "
                                           "(start it again with --force)")
         return
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if not force:
-            how = " or --resume to continue it" if (out / LAST_CHECKPOINT).is_file() else ""
+            how = " or --resume to continue it" if RunDir(out).last_checkpoint.is_file() else ""
             raise CorrosegInputError(out, f"already exists; pass --force to overwrite it{how}")
         check_replaceable(out, kind)
         shutil.rmtree(out)
@@ -177,7 +174,7 @@ def _fit_or_interrupt(trainer: L.Trainer, module: SegModule, datamodule: WellDat
     except BaseException as exc:  # noqa: BLE001 - only an interrupt is turned into another exception
         if not ((isinstance(exc, SystemExit) and trainer.interrupted) or interrupt_behind(exc) is not None):
             raise
-        if (out / LAST_CHECKPOINT).is_file():
+        if RunDir(out).last_checkpoint.is_file():
             raise KeyboardInterrupt(f"{out} keeps its last checkpoint; continue with --resume") from None
         raise KeyboardInterrupt(f"{out} has no checkpoint yet (stopped in its first epoch); "
                                 "start it again with --force") from None
@@ -229,7 +226,7 @@ def fit(
             raise CorrosegUserError(f"cannot change {', '.join(frozen)} when resuming (only "
                                     f"{', '.join(RESUMABLE_KEYS)}); start a new run instead")
         cfg = load_config(out / CONFIG, overrides)
-        done = checkpoint_epoch(out / LAST_CHECKPOINT)
+        done = checkpoint_epoch(RunDir(out).last_checkpoint)
         if cfg.max_epochs is not None and cfg.max_epochs <= done:
             raise CorrosegUserError(f"max_epochs={cfg.max_epochs}: {out} has already trained {done} epochs; "
                                     f"resume with max_epochs above {done}")
@@ -263,7 +260,7 @@ def fit(
             datamodule.scaler.save(out / SCALER)
             save_config(cfg, out / CONFIG)
     started, cpu_started = time.perf_counter(), time.process_time()
-    last = out / LAST_CHECKPOINT
+    last = RunDir(out).last_checkpoint
     _fit_or_interrupt(trainer, module, datamodule, last if resume else None, out)
     if not trainer.is_global_zero:
         return out

@@ -16,7 +16,7 @@ from corroseg.data.wells import WidthOverride
 from corroseg.guard import output_lock, refuse_overwriting_inputs
 from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import evaluate, false_alarms
-from corroseg.infer.options import PredictOptions, first_config
+from corroseg.infer.options import PredictOptions
 from corroseg.train.rundir import RunDir
 
 
@@ -44,7 +44,7 @@ def evaluate_runs(runs: Sequence[str | Path], data: str | Path, split: str = "te
         result = evaluate(predictor, data, split, widths=widths, blank_corrupted=blank_corrupted)
     result["runs"] = [str(r) for r in runs]
     result["threshold"] = predictor.threshold
-    result["options"] = predictor.options.record(first_config(runs))
+    result["options"] = predictor.options.record(predictor.config)
     if len(runs) == 1 and RunDir(runs[0]).is_folds:
         with say(f"predicting the {split} wells with each fold"):
             result["folds"] = evaluate_folds(runs[0], data, split, predictor.options, widths=widths,
@@ -68,9 +68,10 @@ def evaluate_folds(run: str | Path, data: str | Path, split: str = "test", optio
     options = (options or PredictOptions()).resolve([run])
     figures = []
     for k, fold in enumerate(RunDir(run).fold_dirs()):
-        result = evaluate(load_predictor([fold.path], options), data, split, **evaluate_options)
+        predictor = load_predictor([fold.path], options)
+        result = evaluate(predictor, data, split, **evaluate_options)
         figures.append({"fold": k, "iou": result["iou"], "iou_nonempty": result["iou_nonempty"]})
-    summary: dict = {"per_fold": figures, "options": options.record(first_config([run]))}
+    summary: dict = {"per_fold": figures, "options": options.record(predictor.config)}
     for key in ("iou", "iou_nonempty"):
         values = np.array([f[key] for f in figures], dtype=float)
         summary[key] = {"mean": float(np.nanmean(values)), "std": float(np.nanstd(values)),

@@ -59,7 +59,7 @@ def outputs_of(out: str | Path) -> tuple[Path, Path, Path]:
 def prediction_record(predictor: WellPredictor, runs: Sequence[str | Path] = ()) -> dict:
     """How outputs were predicted, written as JSON beside each: the runs and the resolved options."""
     options = getattr(predictor, "options", None)
-    config = getattr(predictor, "config", None) or getattr(getattr(predictor, "members", [None])[0], "config", None)
+    config = getattr(predictor, "config", None)
     return {"corroseg": __version__, "runs": [str(r) for r in runs], "threshold": float(predictor.threshold),
             "options": options.record(config) if options is not None else None}
 

@@ -80,7 +80,17 @@ def test_unwritable_output_is_one_line_exit_2(dataset, tmp_path):
     assert str(blocker) in result.output
 
 
-def test_demo_runs_without_real_data(tmp_path):
+def test_demo_runs_without_real_data_and_predicts_the_test_split_once(tmp_path, monkeypatch):
+    from corroseg.infer.bundle import Predictor
+
+    wells_predicted = []
+    predict_well = Predictor.predict_well
+    monkeypatch.setattr(Predictor, "predict_well",
+                        lambda self, image: wells_predicted.append(image.shape) or predict_well(self, image))
+    from corroseg.workflows import demo
+
+    train = demo.train
+    monkeypatch.setattr(demo, "train", lambda *a, **k: (train(*a, **k), wells_predicted.clear())[0])  # count after
     tiny = ["max_epochs=1", "windows_per_epoch=8", "batch_size=4", "model_options.channels=[4,4,8,8]"]
     result = runner.invoke(app, ["demo", "--out", str(tmp_path / "out"), "--real", str(tmp_path / "absent"),
                                  "--preset", "tiny", "--train-seconds", "60", *tiny])
@@ -92,6 +102,9 @@ def test_demo_runs_without_real_data(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert 0.0 <= summary["synthetic_test"]["iou"] <= 1.0 and "real_false_alarms" not in summary
     assert "skipping the real wells" in result.output and "challenge metric" in result.output
+    test_wells = len(list((out / "synthetic" / "wells").glob("test_well_*.npz")))
+    assert test_wells and len(wells_predicted) == test_wells + 1  # the test split once (figures and report), a picture
+    assert (out / "run" / "report.html").is_file()
     for command in ("synth", "realism", "models", "train", "evaluate", "predict"):
         assert runner.invoke(app, [command, "--help"]).exit_code == 0
 

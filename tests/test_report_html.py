@@ -20,7 +20,8 @@ from corroseg.errors import CorrosegInputError
 from corroseg.infer.bundle import Predictor
 from corroseg.infer.evaluate import evaluate, false_alarms
 from corroseg.report import figures
-from corroseg.report.html import REPORT_NAME, write_report
+from corroseg.train.rundir import REPORT_FILE as REPORT_NAME
+from corroseg.workflows.report import write_report
 from corroseg.report.sections import section_rows
 
 ROOT = Path(__file__).resolve().parents[1]

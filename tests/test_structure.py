@@ -95,3 +95,19 @@ def test_prediction_options_are_validated_in_one_place():
         with pytest.raises(ValueError):
             PredictOptions(**bad)
     assert PredictOptions(threshold="0.25").threshold == 0.25
+
+
+PREDICTING = {"predict_well", "predict_patches", "patch_masks", "segment_well", "score_split", "evaluate",
+              "false_alarms", "load_predictor", "from_run"}
+"""Calls that predict or score: the report draws what it is handed and makes none of them."""
+
+
+def test_the_report_never_predicts_or_scores():
+    calls = []
+    for path in sorted((SOURCE / "report").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                if name in PREDICTING:
+                    calls.append(f"{path.name}:{node.lineno} {name}()")
+    assert not calls, calls

@@ -268,7 +268,7 @@ def report(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing report.")] = False,
 ):
     """One self-contained HTML report: config, learning curves, per-well scores, wells, calibration, real wells."""
-    from corroseg.report.html import write_report
+    from corroseg.workflows.report import write_report
 
     with err_console.status("writing the report") as status:
         path = write_report(run, out=out, data=data, real=real, force=force,

@@ -1,14 +1,20 @@
-"""Evaluate a run on a labelled split: the challenge metric, its companions, per well; false alarms."""
+"""Evaluate a run on a labelled split: the challenge metric, its companions, per well; false alarms.
+
+:func:`score_split` predicts a split once and keeps everything derived from that one
+prediction (:class:`ScoredSplit`): the figures ``corroseg evaluate`` prints, and the
+probabilities and masks the report draws.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from corroseg.data.challenge import FALSE_ALARM_WELLS, find_label_file, pair, read_images, read_labels
+from corroseg.data.challenge import FALSE_ALARM_WELLS, PatchImages, find_label_file, pair, read_images, read_labels
 from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.labelled import is_synthetic
 from corroseg.data.wells import WidthOverride, check_width_wells, well_from_patches
@@ -63,29 +69,88 @@ def score(pred: np.ndarray, truth: np.ndarray, wells: np.ndarray, clean: np.ndar
     return result
 
 
-def evaluate(predictor: WellPredictor, data: str | Path, split: str = "test",
-             widths: WidthOverride | None = None, blank_corrupted: bool = True) -> dict:
-    """Predict a labelled split (each patch inside its whole well) and score the labelled patches.
+@dataclass
+class ScoredSplit:
+    """One prediction of a labelled split and everything derived from it."""
+
+    data: Path
+    split: str
+    images: PatchImages  # every image of the scored wells, labelled or not
+    probability: np.ndarray  # (N, 36, 36) of ``images``
+    masks: np.ndarray  # challenge-convention masks of ``images``
+    labelled_rows: np.ndarray  # index into ``images`` of the labelled patches
+    truth: np.ndarray  # label masks of the labelled patches
+    figures: dict  # :func:`score` of the labelled patches, plus split, labels and threshold
+    wells: list[int] | None = None  # the wells scored when not the whole split
+    kinds: dict[int, str] | None = None  # synthetic defect kind of each well (:func:`synthetic_kinds`)
+
+    @property
+    def description(self) -> str:
+        """What was scored, in words (e.g. "the synthetic test split of data/synthetic")."""
+        kind = "synthetic " if is_synthetic(self.data) else ""
+        if self.wells is None:
+            return f"the {kind}{self.split} split of {self.data}"
+        return f"the wells {', '.join(map(str, self.wells))} of the {kind}{self.split} split of {self.data}"
+
+    @property
+    def labelled_images(self) -> np.ndarray:
+        return self.images.images[self.labelled_rows]
+
+    @property
+    def labelled_masks(self) -> np.ndarray:
+        return self.masks[self.labelled_rows]
+
+    def clean(self) -> np.ndarray:
+        """Labelled patches without a corrupted pixel: their labels are physical, not blanked by convention."""
+        return ~corrupted_pixels(self.labelled_images).reshape(len(self.truth), -1).any(axis=1)
+
+
+def score_split(predictor: WellPredictor, data: str | Path, split: str = "test", wells: Sequence[int] | None = None,
+                widths: WidthOverride | None = None, blank_corrupted: bool = True) -> ScoredSplit:
+    """Predict a labelled split once (each patch inside its whole well) and score the labelled patches.
 
     Every image is predicted, labelled or not, so each well is whole and every patch
-    sees its true neighbours; only the labelled patches are scored.
+    sees its true neighbours; only the labelled patches are scored. ``wells`` limits
+    the split to those wells (e.g. a run's validation wells).
     """
     images = read_images(data, split)  # read once: every image is predicted, the labelled ones scored
+    if wells is not None:
+        images = images.subset(np.isin(images.wells, list(wells)))
+        if not len(images):
+            raise CorrosegInputError(data, f"has none of the wells {sorted(wells)} in its {split} split")
     check_width_wells(widths, images.well_ids(), data)
     label_file = find_label_file(data, split) if Path(data).is_dir() else None
     if label_file is None:
         raise CorrosegInputError(data, f"no y_{split}*.csv labels to evaluate against")
-    labels = read_labels(label_file)
-    labelled, masks, _ = pair(images, labels)
-    everything = predictor.patch_masks(images, blank_corrupted=blank_corrupted, widths=widths)
+    labelled, truth, _ = pair(images, read_labels(label_file))
+    if not len(labelled):
+        raise CorrosegInputError(label_file, f"labels none of the {split} images of {data}")
+    probability = predictor.predict_patches(images, widths=widths)
+    masks = predictor.patch_masks(images, probability=probability, blank_corrupted=blank_corrupted, widths=widths)
     row = {name: i for i, name in enumerate(images.names)}
-    pred = everything[[row[name] for name in labelled.names]]
-    clean = ~corrupted_pixels(labelled.images).reshape(len(pred), -1).any(axis=1)
-    result = score(pred, masks, labelled.wells, clean)
-    result["split"] = split
-    result["labels"] = str(label_file)
-    result["threshold"] = predictor.threshold
-    return result
+    rows = np.array([row[name] for name in labelled.names], dtype=np.int64)
+    clean = ~corrupted_pixels(labelled.images).reshape(len(rows), -1).any(axis=1)
+    figures = score(masks[rows], truth, labelled.wells, clean)
+    figures.update(split=split, labels=str(label_file), threshold=predictor.threshold)
+    return ScoredSplit(Path(data), split, images, probability, masks, rows, truth, figures,
+                       None if wells is None else sorted(int(w) for w in wells), synthetic_kinds(data, split))
+
+
+def evaluate(predictor: WellPredictor, data: str | Path, split: str = "test",
+             widths: WidthOverride | None = None, blank_corrupted: bool = True) -> dict:
+    """The figures of :func:`score_split` (what ``corroseg evaluate`` prints)."""
+    return score_split(predictor, data, split, widths=widths, blank_corrupted=blank_corrupted).figures
+
+
+def synthetic_kinds(data: str | Path, split: str) -> dict[int, str]:
+    """Defect kind of each well of a split of a corroseg synthetic dataset (empty when not synthetic)."""
+    manifest = Path(data) / "synth.json"
+    try:
+        wells = json.loads(manifest.read_text()).get("wells", {}) if manifest.is_file() else {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {int(key.split("_")[1]): str(info.get("kind", "")) for key, info in wells.items()
+            if key.startswith(f"{split}_") and isinstance(info, dict)}
 
 
 def synthetic_clean_wells(path: Path) -> list[int] | None:
@@ -129,15 +194,20 @@ def false_alarms(predictor: WellPredictor, path: str | Path, wells: Sequence[int
     missing = sorted(set(wells) - set(present))
     if missing:
         raise CorrosegInputError(path, f"no patches of wells {missing}")
-    per_well, flagged, valid_total = {}, 0, 0
+    counts = {}
     for well in wells:
         image = well_from_patches(images, well, widths).image
         probability = predictor.predict_well(image)
         valid = np.isfinite(probability)
-        hits = int(predictor.segment_well(image, probability)[valid].sum())
-        per_well[str(well)] = {"valid_pixels": int(valid.sum()), "flagged_pixels": hits,
-                               "rate": hits / max(int(valid.sum()), 1)}
-        flagged += hits
-        valid_total += int(valid.sum())
-    return {"source": str(path), "wells": list(map(int, wells)), "rate": flagged / max(valid_total, 1),
+        counts[int(well)] = (int(valid.sum()), int(predictor.segment_well(image, probability)[valid].sum()))
+    return false_alarm_figures(path, counts)
+
+
+def false_alarm_figures(source: str | Path, counts: dict[int, tuple[int, int]]) -> dict:
+    """The false-alarm figures of :func:`false_alarms` from each well's (valid pixels, flagged pixels)."""
+    per_well = {str(well): {"valid_pixels": valid, "flagged_pixels": hits, "rate": hits / max(valid, 1)}
+                for well, (valid, hits) in counts.items()}
+    flagged = sum(hits for _, hits in counts.values())
+    valid_total = sum(valid for valid, _ in counts.values())
+    return {"source": str(source), "wells": list(counts), "rate": flagged / max(valid_total, 1),
             "flagged_pixels": flagged, "valid_pixels": valid_total, "per_well": per_well}

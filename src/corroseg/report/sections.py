@@ -14,7 +14,8 @@ from corroseg.report.strips import well_strip_figure
 from corroseg.train.config import CONFIG, DATA, METRICS
 from corroseg.report.markup import _esc, _fmt, _pct, _table, _missing, _img, Section, _cards, _kv, _flat
 from corroseg.report.run_info import _read_json, _fold_number, RunInfo
-from corroseg.report.scoring import SECTION_ROWS, Scored, WellView, _scored_well, false_alarm_rate
+from corroseg.infer.evaluate import ScoredSplit
+from corroseg.report.views import SECTION_ROWS, WellView, false_alarm_rate
 
 
 WORST_PATCHES = 12
@@ -66,11 +67,11 @@ def _well_html(view: WellView, weight: np.ndarray, why: str) -> str:
     return '<div class="well">' + "".join(parts) + "</div>"
 
 
-def summary_section(info: RunInfo, predictor: WellPredictor | None, scored: Scored | str,
+def summary_section(info: RunInfo, predictor: WellPredictor | None, scored: ScoredSplit | str,
                     real: tuple[list[WellView], list[str]] | str) -> Section:
     cards = []
-    if isinstance(scored, Scored):
-        r = scored.result
+    if isinstance(scored, ScoredSplit):
+        r = scored.figures
         clean = r.get("clean_patches", {})
         cards.append(("challenge metric", _fmt(r["iou"]), f"mean per-patch IoU over {r['patches']:,} labelled "
                       f"patches ({scored.split}); {_fmt(clean.get('iou'))} on the {clean.get('patches', 0):,} "
@@ -104,7 +105,7 @@ def summary_section(info: RunInfo, predictor: WellPredictor | None, scored: Scor
     else:
         note = f"no {METRICS}"
     cards.append(("model", model, note))
-    scope = scored.description if isinstance(scored, Scored) else "no labelled split"
+    scope = scored.description if isinstance(scored, ScoredSplit) else "no labelled split"
     body = _cards(cards) + f'<p class="facts">Scores are on {_esc(scope)}.</p>'
     return Section("summary", "Summary", body)
 
@@ -184,8 +185,8 @@ def curves_section(info: RunInfo) -> Section:
     return Section("learning-curves", "Learning curves", _img(fig, "learning curves", caption))
 
 
-def per_well_section(scored: Scored) -> Section:
-    result = scored.result
+def per_well_section(scored: ScoredSplit) -> Section:
+    result = scored.figures
     truth_any = scored.truth.reshape(len(scored.truth), -1).any(axis=1)
     wells = scored.images.wells[scored.labelled_rows]
     header = ["well", "kind", "rows x width", "patches", "with corrosion", "challenge metric", "iou_nonempty",
@@ -195,7 +196,7 @@ def per_well_section(scored: Scored) -> Section:
         number = int(key)
         patches = scored.images.images[scored.images.wells == number]
         width, _ = resolve_width(number, patches)
-        rows.append((number, scored.kinds.get(number, "").replace("_", " ") or "-",
+        rows.append((number, (scored.kinds or {}).get(number, "").replace("_", " ") or "-",
                      f"{len(patches) * 36 * 36 // width:,} x {width}", one["patches"],
                      int(truth_any[wells == number].sum()), _fmt(one["iou"]), _fmt(one["iou_nonempty"]),
                      _fmt(one["precision"]), _fmt(one["recall"]), _pct(one["false_alarm_rate"], 3)))
@@ -209,25 +210,19 @@ def per_well_section(scored: Scored) -> Section:
     return Section("per-well", "Per-well scores", note + _table(header, rows, "num total"))
 
 
-def strips_section(predictor: WellPredictor, scored: Scored) -> Section:
-    per_well = scored.result["per_well"]
-    labelled_wells = scored.images.wells[scored.labelled_rows]
-    truth_any = scored.truth.reshape(len(scored.truth), -1).any(axis=1)
-    corroded = [int(w) for w in per_well if truth_any[labelled_wells == int(w)].any()] or [int(w) for w in per_well]
-    best = max(corroded, key=lambda w: per_well[str(w)]["iou"])
-    worst = min((int(w) for w in per_well), key=lambda w: per_well[str(w)]["iou"])
+def strips_section(scored: ScoredSplit, strips: list[tuple[str, WellView]] | str) -> Section:
+    if isinstance(strips, str):
+        return Section("well-strips", "Best and worst wells", _missing(strips))
+    per_well = scored.figures["per_well"]
     parts = ['<div class="pair">']
-    for label, well in (("best", best), ("worst", worst)):
-        view = _scored_well(predictor, scored, well)
-        view.title = f"{label}: {view.title}, challenge metric {_fmt(per_well[str(well)]['iou'])}"
+    for label, view in strips:
+        view.title = f"{label}: {view.title}, challenge metric {_fmt(per_well[str(view.well)]['iou'])}"
         valid = view.valid
         if label == "best":
             weight, why = (view.truth * valid).sum(axis=1), "the most corrosion"
         else:
             weight, why = ((view.mask != view.truth) & valid).sum(axis=1), "the most errors"
         parts.append(_well_html(view, weight, why))
-        if best == worst:
-            break
     parts.append("</div>")
     intro = (f"<p>The best-scoring well with corrosion and the worst-scoring well of {_esc(scored.description)}. "
              f"Long wells are pictured by the {SECTION_ROWS:,} rows with the most corrosion (best) or the most "
@@ -235,7 +230,7 @@ def strips_section(predictor: WellPredictor, scored: Scored) -> Section:
     return Section("well-strips", "Best and worst wells", intro + "".join(parts))
 
 
-def worst_patches_section(scored: Scored) -> Section:
+def worst_patches_section(scored: ScoredSplit) -> Section:
     pred, truth = scored.labelled_masks, scored.truth
     iou = metrics.per_patch_iou(pred, truth)
     wrong = (pred.astype(bool) != truth.astype(bool)).reshape(len(pred), -1).sum(axis=1)
@@ -252,12 +247,12 @@ def worst_patches_section(scored: Scored) -> Section:
     return Section("worst-patches", "Worst patches", _img(fig, "worst patches", caption))
 
 
-def _clean_pixels(scored: Scored) -> tuple[np.ndarray, np.ndarray]:
+def _clean_pixels(scored: ScoredSplit) -> tuple[np.ndarray, np.ndarray]:
     clean = scored.clean()
     return scored.probability[scored.labelled_rows][clean], scored.truth[clean]
 
 
-def reliability_section(scored: Scored, threshold: float) -> Section:
+def reliability_section(scored: ScoredSplit, threshold: float) -> Section:
     probability, truth = _clean_pixels(scored)
     if not probability.size:
         return Section("reliability", "Reliability of the probabilities",
@@ -273,7 +268,7 @@ def reliability_section(scored: Scored, threshold: float) -> Section:
     return Section("reliability", "Reliability of the probabilities", text + body)
 
 
-def pr_section(scored: Scored, threshold: float) -> Section:
+def pr_section(scored: ScoredSplit, threshold: float) -> Section:
     probability, truth = _clean_pixels(scored)
     curve = figures.precision_recall(probability, truth, threshold)
     if not curve.positives:

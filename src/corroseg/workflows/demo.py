@@ -11,19 +11,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from corroseg.data.challenge import FALSE_ALARM_WELLS, read_images
-from corroseg.data.wells import Well, load_well, well_from_patches
-from corroseg.workflows.train import train
-from corroseg.infer.ensemble import load_predictor
-from corroseg.infer.evaluate import evaluate, false_alarms
-from corroseg.report.html import write_report
-from corroseg.report.sections import describe_predictor
-from corroseg.workflows.predict import predict_one_well
-from corroseg.synth.generator import PRESETS, write_dataset
-from corroseg.train.config import load_config
 from corroseg.atomic import write_json
+from corroseg.data.wells import Well, load_well
 from corroseg.errors import CorrosegInputError
 from corroseg.guard import check_replaceable, mark, output_lock
+from corroseg.infer.ensemble import load_predictor
+from corroseg.infer.evaluate import false_alarm_figures, score_split
+from corroseg.report.sections import describe_predictor
+from corroseg.synth.generator import PRESETS, write_dataset
+from corroseg.train.config import load_config
+from corroseg.workflows.predict import predict_one_well
+from corroseg.workflows.report import REAL_WELLS, predict_real, write_report
+from corroseg.workflows.train import train
 
 GROOVED_REAL_WELL = 14
 """A real x_train well with clearly visible diagonal grooves (a public report lists 6, 8, 14, 15)."""
@@ -109,7 +108,8 @@ def _run_demo(out: Path, real: str | Path | None, say: Callable[[str], None], pr
 
     predictor = load_predictor(run)
     t0 = time.perf_counter()
-    scores = evaluate(predictor, synthetic, "test")
+    scored = score_split(predictor, synthetic, "test")  # predicted once: the figures here, the pictures in the report
+    scores = scored.figures
     step("evaluate", t0)
     summary: dict = {
         "run": str(run),
@@ -125,21 +125,26 @@ def _run_demo(out: Path, real: str | Path | None, say: Callable[[str], None], pr
     name, test_well = pictured_test_well(synthetic)
     picture = predict_one_well(predictor, test_well, out / "predictions" / f"synthetic_{name}.npz", force=True)
     summary["pictures"].append(picture["png"])
-    real = Path(real) if real else None
-    if real is not None and (real / "x_train").is_dir():
-        fa = false_alarms(predictor, real / "x_train", wells=list(FALSE_ALARM_WELLS))
-        summary["real_false_alarms"] = fa
-        images = read_images(real, "train")
-        well = Well(well_from_patches(images, GROOVED_REAL_WELL).image, name=f"real train well {GROOVED_REAL_WELL}")
-        picture = predict_one_well(predictor, well, out / "predictions" / f"real_well_{GROOVED_REAL_WELL}.npz",
-                                   force=True)
-        summary["pictures"].append(picture["png"])
+    real_path = Path(real) if has_real else None
+    real_views = None
+    if real_path is not None:
+        real_views = predict_real(predictor, real_path, REAL_WELLS, say)  # once: false alarms, a picture, the report
+        views = {(v.split, v.well): v for v in real_views[0]}
+        fa = {v.well: (int(v.valid.sum()), int(v.mask[v.valid].sum())) for v in real_views[0] if v.false_alarm_well}
+        summary["real_false_alarms"] = false_alarm_figures(real_path / "x_train", fa)
+        grooved = views.get(("train", GROOVED_REAL_WELL))
+        if grooved is not None:
+            well = Well(grooved.image, name=f"real train well {GROOVED_REAL_WELL}")
+            picture = predict_one_well(predictor, well, out / "predictions" / f"real_well_{GROOVED_REAL_WELL}.npz",
+                                       force=True, probability=grooved.probability)
+            summary["pictures"].append(picture["png"])
     else:
         say(f"{real} has no x_train/: skipping the real wells")
     step("predict", t0)
     t0 = time.perf_counter()
     say("writing the HTML report")
-    summary["report"] = str(write_report(run, data=synthetic, real=real if has_real else None, predictor=predictor))
+    summary["report"] = str(write_report(run, data=synthetic, real=real_path, predictor=predictor, scored=scored,
+                                         real_views=real_views))
     step("report", t0)
     timings["total"] = round(time.perf_counter() - started, 1)
     summary["timings_s"] = timings

@@ -65,19 +65,21 @@ def prediction_record(predictor: WellPredictor, runs: Sequence[str | Path] = ())
 
 
 def predict_one_well(predictor: WellPredictor, well: Well, out: str | Path, force: bool = False,
-                     record: dict | None = None) -> dict:
+                     record: dict | None = None, probability: np.ndarray | None = None) -> dict:
     """Predict a whole well; write ``out`` (.npz), the PNG strip and the JSON record beside it. Returns a summary.
 
     ``record`` (default :func:`prediction_record` of ``predictor``) says how it was
     predicted; the JSON adds the well's summary. The files are written to temporary
     files and renamed at the end, the ``.npz`` last: an interrupted well leaves no
-    ``.npz`` (or, between the renames, the others only).
+    ``.npz`` (or, between the renames, the others only). ``probability`` (from
+    ``predictor.predict_well(well.image)``) saves predicting the well again.
     """
     out, png, note = outputs_of(out)
     for path in (out, png, note):
         _refuse_overwrite(path, force)
     remove_temps(out.parent, (out.name, png.name, note.name))  # left by a predict killed while writing this well
-    probability = predictor.predict_well(well.image)
+    if probability is None:
+        probability = predictor.predict_well(well.image)
     mask = predictor.segment_well(well.image, probability)
     valid = np.isfinite(probability)
     figure = well_strip_figure(well.image, probability, mask, truth=well.mask, valid=valid,

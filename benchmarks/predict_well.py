@@ -52,7 +52,7 @@ def main() -> None:
         "patches_per_s": round(image.size / 36**2 / seconds, 1),
         "peak_rss_mib_before": round(before), "peak_rss_mib_after": round(peak_mib()),
         "input_mib": round(image.nbytes / 2**20, 1), "corroded_fraction": float(mask[np.isfinite(probability)].mean()),
-        "window_rows": predictor.config.predict_rows, "overlap": predictor.config.predict_overlap,
+        "predict_rows": predictor.config.predict_rows, "overlap": predictor.config.predict_overlap,
         "batch_windows": args.batch,
     }, indent=2))
 

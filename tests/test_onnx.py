@@ -25,7 +25,7 @@ from corroseg.infer.onnx import (
     load_run_model,
     onnx_model_for_run,
 )
-from corroseg.infer.windows import predict_well
+from corroseg.infer.tiles import predict_well
 from corroseg.models import create
 from corroseg.train.config import WEIGHTS
 

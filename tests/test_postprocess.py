@@ -81,10 +81,10 @@ def test_scattered_no_data_pixels():
 
 def test_windows_agree_with_one_window_when_the_margin_is_large():
     image, probability, _ = tiny_well()
-    whole = random_walker_mask(image, probability, window_rows=10**6)
-    windowed = random_walker_mask(image, probability, window_rows=50, margin=60)
+    whole = random_walker_mask(image, probability, block_rows=10**6)
+    windowed = random_walker_mask(image, probability, block_rows=50, margin=60)
     assert (whole != windowed).mean() <= 0.002
-    short_last = random_walker_mask(image, probability, window_rows=70, margin=60)  # 240 = 3 * 70 + 30
+    short_last = random_walker_mask(image, probability, block_rows=70, margin=60)  # 240 = 3 * 70 + 30
     assert (whole != short_last).mean() <= 0.002
 
 
@@ -132,7 +132,7 @@ def test_markers():
 
 def test_random_walker_is_a_postprocess():
     image, probability, truth = tiny_well()
-    walker = RandomWalker(window_rows=100, margin=40)
+    walker = RandomWalker(block_rows=100, margin=40)
     mask = walker(image, probability, 0.5)
     assert iou(mask, truth) >= 0.95
     with pytest.raises(AttributeError):
@@ -141,7 +141,7 @@ def test_random_walker_is_a_postprocess():
 
 @pytest.mark.parametrize("options", [
     {"low": 0.0}, {"high": 1.0}, {"low": 0.6, "high": 0.4}, {"low": 0.5, "high": 0.5}, {"beta": 0},
-    {"window_rows": 0}, {"window_rows": 2.5}, {"margin": -1}, {"mode": "cg_mg"}, {"wrap": -1},
+    {"block_rows": 0}, {"block_rows": 2.5}, {"margin": -1}, {"mode": "cg_mg"}, {"wrap": -1},
 ])
 def test_argument_errors(options):
     image, probability, _ = tiny_well()

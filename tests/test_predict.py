@@ -17,7 +17,7 @@ from corroseg.data.wells import assemble, cut, load_well
 from corroseg.errors import CorrosegInputError
 from corroseg.infer.bundle import Predictor
 from corroseg.infer.evaluate import evaluate, false_alarms
-from corroseg.infer.windows import blend_weights, predict_well, window_starts
+from corroseg.infer.tiles import blend_weights, predict_well, tile_starts
 from corroseg.models.metrics import challenge_iou
 from corroseg.workflows.predict import predict_path
 from corroseg.train.config import read_config, save_config
@@ -64,8 +64,8 @@ def corrupt(data, name: str, pixels=((5, 7),), value=np.float32(-999.25)) -> Non
 
 @pytest.mark.parametrize("rows, window, overlap", [(600, 144, 36), (252, 144, 36), (144, 144, 36), (90, 144, 36),
                                                    (1000, 576, 72), (577, 576, 0)])
-def test_window_starts_cover_the_well_and_end_flush(rows, window, overlap):
-    starts = window_starts(rows, window, overlap)
+def test_tile_starts_cover_the_well_and_end_flush(rows, window, overlap):
+    starts = tile_starts(rows, window, overlap)
     assert starts[0] == 0 and starts == sorted(set(starts))
     if rows <= window:
         assert starts == [0]
@@ -92,7 +92,7 @@ def test_streaming_equals_one_pass(predictor):
         return predictor.model(batch)
 
     one = predict_well(counting, image, 144, 36, batch_size=64)
-    assert calls == [6]  # window_starts(600, 144, 36): 0, 108, 216, 324, 432, 456
+    assert calls == [6]  # tile_starts(600, 144, 36): 0, 108, 216, 324, 432, 456
     calls.clear()
     streamed = predict_well(counting, image, 144, 36, batch_size=1)
     assert calls == [1] * 6
@@ -108,7 +108,7 @@ def test_streaming_equals_one_pass(predictor):
 
 def test_two_overlapping_windows_blend_as_by_hand(predictor):
     image = np.random.default_rng(1).normal(size=(252, 72)).astype(np.float32)
-    assert window_starts(252, 144, 36) == [0, 108]
+    assert tile_starts(252, 144, 36) == [0, 108]
     first = sigmoid(predictor.model(image[None, None, :144]))[0, 0]
     second = sigmoid(predictor.model(image[None, None, 108:]))[0, 0]
     assert not np.allclose(first[108:], second[:36], atol=1e-4)  # the windows disagree where they overlap

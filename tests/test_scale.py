@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from corroseg.cli import app
 from corroseg.data.wells import Well, save_well
 from corroseg.infer.bundle import Predictor
-from corroseg.infer.windows import predict_well, window_starts
+from corroseg.infer.tiles import predict_well, tile_starts
 
 runner = CliRunner()
 
@@ -27,9 +27,9 @@ def test_windows_reach_the_predictor_a_batch_at_a_time():
         return zero_logits(batch)
 
     image = np.zeros((10_000, 36), np.float32)
-    probability = predict_well(predictor, image, window=144, overlap=36, batch_size=8)
+    probability = predict_well(predictor, image, tile=144, overlap=36, batch_size=8)
     assert probability.shape == image.shape and np.allclose(probability, 0.5)
-    assert max(seen) == 8 and sum(seen) == len(window_starts(10_000, 144, 36))
+    assert max(seen) == 8 and sum(seen) == len(tile_starts(10_000, 144, 36))
 
 
 def _peak_bytes(function, *args) -> int:

@@ -25,7 +25,7 @@ from corroseg.errors import CorrosegInputError, CorrosegUserError
 from corroseg.infer.options import PredictOptions
 from corroseg.infer.postprocess import RandomWalker
 from corroseg.infer.tta import TTAPredictor
-from corroseg.infer.windows import predict_well
+from corroseg.infer.tiles import predict_well
 from corroseg.models import create
 from corroseg.models.budget import check_memory
 from corroseg.train.config import CONFIG, SCALER, WEIGHTS, TrainConfig, read_config

@@ -4,7 +4,7 @@ Pixels the model is confident about become markers (``probability >= high``:
 corrosion, ``<= low``: background); scikit-image's random walker labels the rest
 by diffusing over the well image, so uncertain edges follow the image's edges.
 No-data pixels (NaN probability) are inactive: the walk goes around them and they
-are never corrosion. A whole well is walked in row windows with context rows, and
+are never corrosion. A whole well is walked in blocks of rows with context rows, and
 only the clusters of unknown pixels with both kinds of marker beside them (and those
 markers) enter scikit-image's linear system, so the cost follows the uncertain area.
 
@@ -27,13 +27,13 @@ UNKNOWN, BACKGROUND, CORROSION, INACTIVE = 0, 1, 2, -1
 MODES = ("cg", "cg_j", "bf")  # 'cg_mg' needs pyamg, which corroseg does not depend on
 
 
-def _check(low: float, high: float, beta: float, window_rows: int, margin: int, mode: str, wrap: int) -> None:
+def _check(low: float, high: float, beta: float, block_rows: int, margin: int, mode: str, wrap: int) -> None:
     if not 0 < low < high < 1:
         raise CorrosegUserError(f"random walker: need 0 < low < high < 1, got low={low}, high={high}")
     if not beta > 0:
         raise CorrosegUserError(f"random walker: beta must be > 0, got {beta}")
-    if int(window_rows) != window_rows or window_rows < 1:
-        raise CorrosegUserError(f"random walker: window_rows must be a positive integer, got {window_rows}")
+    if int(block_rows) != block_rows or block_rows < 1:
+        raise CorrosegUserError(f"random walker: block_rows must be a positive integer, got {block_rows}")
     if int(margin) != margin or margin < 0:
         raise CorrosegUserError(f"random walker: margin must be an integer >= 0, got {margin}")
     if int(wrap) != wrap or wrap < 0:
@@ -74,9 +74,9 @@ def _pad(a: np.ndarray, wrap: int) -> np.ndarray:
 def _walk(data: np.ndarray, labels: np.ndarray, beta: float, mode: str) -> np.ndarray:
     """scikit-image's walker labels (1 or 2) of the unknown pixels of ``labels``."""
     spread = float(data.std())
-    # skimage weights edges by exp(-beta / (10 * std(data)) * gradient**2) with the window's std;
+    # skimage weights edges by exp(-beta / (10 * std(data)) * gradient**2) with the block's std;
     # rescaling beta by it makes the weight exp(-beta / 10 * gradient**2) in units of the well's
-    # scale, so every window of the well is walked alike.
+    # scale, so every block of the well is walked alike.
     effective = beta * spread if spread > 0 else beta
     with warnings.catch_warnings():
         # overshoots of [0, 1] within the solver's tolerance do not change the argmax we use
@@ -143,9 +143,9 @@ def _walk_compact(data: np.ndarray, labels: np.ndarray, walk: np.ndarray, beta: 
     return corrosion & walk
 
 
-def _window(data: np.ndarray, labels: np.ndarray, probability: np.ndarray, threshold: float,
-            beta: float, mode: str, wrap: int) -> np.ndarray:
-    """0/1 mask of one window's labels (context rows included)."""
+def _walk_block(data: np.ndarray, labels: np.ndarray, probability: np.ndarray, threshold: float,
+                beta: float, mode: str, wrap: int) -> np.ndarray:
+    """0/1 mask of one block's labels (context rows included)."""
     if not (labels == UNKNOWN).any() or not (labels == CORROSION).any():
         return (labels == CORROSION).astype(np.uint8)  # nothing to decide, or nothing to spread
     width = labels.shape[1]
@@ -159,7 +159,7 @@ def _window(data: np.ndarray, labels: np.ndarray, probability: np.ndarray, thres
 
 
 def random_walker_mask(image: np.ndarray, probability: np.ndarray, low: float = 0.1, high: float = 0.9,
-                       beta: float = 130.0, window_rows: int = 2048, margin: int = 64, mode: str = "cg_j",
+                       beta: float = 130.0, block_rows: int = 2048, margin: int = 64, mode: str = "cg_j",
                        threshold: float = 0.5, wrap: int = 4) -> np.ndarray:
     """Corrosion mask of a well by the random walker seeded with the confident pixels.
 
@@ -175,8 +175,8 @@ def random_walker_mask(image: np.ndarray, probability: np.ndarray, low: float = 
     beta : float
         Edge penalty: an edge between neighbours differing by ``g`` has weight
         ``exp(-beta / 10 * (g / s)**2)``, ``s`` the well's robust spread (scaled MAD).
-    window_rows, margin : int
-        The well is walked ``window_rows`` rows at a time, each window with ``margin``
+    block_rows, margin : int
+        The well is walked ``block_rows`` rows at a time, each block with ``margin``
         rows of context above and below that are walked but not kept.
     mode : {'cg_j', 'cg', 'bf'}
         scikit-image's solver.
@@ -193,7 +193,7 @@ def random_walker_mask(image: np.ndarray, probability: np.ndarray, low: float = 
         from corrosion markers: a cluster of unknown pixels touching none (e.g.
         walled in by no-data pixels) is background.
     """
-    _check(low, high, beta, window_rows, margin, mode, wrap)
+    _check(low, high, beta, block_rows, margin, mode, wrap)
     image = np.asarray(image, dtype=np.float32)
     probability = np.asarray(probability, dtype=np.float32)
     if image.ndim != 2 or image.shape != probability.shape:
@@ -205,11 +205,11 @@ def random_walker_mask(image: np.ndarray, probability: np.ndarray, low: float = 
     scale = np.float32(robust_scale(image))
     rows = image.shape[0]
     mask = np.zeros(image.shape, np.uint8)
-    for start in range(0, rows, window_rows):
-        stop = min(start + window_rows, rows)
+    for start in range(0, rows, block_rows):
+        stop = min(start + block_rows, rows)
         top, bottom = max(start - margin, 0), min(stop + margin, rows)
         part = slice(top, bottom)
-        walked = _window(image[part] / scale, labels[part], probability[part], threshold, beta, mode, wrap)
+        walked = _walk_block(image[part] / scale, labels[part], probability[part], threshold, beta, mode, wrap)
         mask[start:stop] = walked[start - top:stop - top]
     mask[labels == INACTIVE] = 0
     return mask
@@ -227,11 +227,11 @@ class RandomWalker:
     low: float = 0.1
     high: float = 0.9
     beta: float = 130.0
-    window_rows: int = 2048
+    block_rows: int = 2048
     margin: int = 64
 
     def __post_init__(self) -> None:
-        _check(self.low, self.high, self.beta, self.window_rows, self.margin, "cg_j", 0)
+        _check(self.low, self.high, self.beta, self.block_rows, self.margin, "cg_j", 0)
 
     @classmethod
     def from_config(cls, config) -> RandomWalker:
@@ -240,4 +240,4 @@ class RandomWalker:
 
     def __call__(self, image: np.ndarray, probability: np.ndarray, threshold: float) -> np.ndarray:
         return random_walker_mask(image, probability, self.low, self.high, self.beta,
-                                  self.window_rows, self.margin, threshold=threshold)
+                                  self.block_rows, self.margin, threshold=threshold)

@@ -1,4 +1,8 @@
-"""Sliding windows along depth over a whole well, blended, streamed in batches.
+"""Prediction tiles: overlapping tiles of ``predict_rows`` rows along a whole well, blended, streamed in batches.
+
+The names keep three ideas apart: a training *window* (``window_rows``, train/datamodule.py),
+a prediction *tile* (``predict_rows``, here) and a random-walker *block* (``block_rows``,
+infer/postprocess.py).
 
 A *predictor* is any callable ``(N, 1, H, W) float32 array -> (N, 1, H, W) logits``;
 this module never cares whether it is a torch model, an ensemble or ONNX Runtime.
@@ -12,31 +16,31 @@ import numpy as np
 
 from corroseg.data.challenge import PATCH_SIZE
 
-Predictor = Callable[[np.ndarray], np.ndarray]
+LogitsFn = Callable[[np.ndarray], np.ndarray]
 
 
-def window_starts(rows: int, window: int, overlap: int) -> list[int]:
-    """First rows of windows of ``window`` rows covering ``rows``, ``overlap`` rows shared.
+def tile_starts(rows: int, tile: int, overlap: int) -> list[int]:
+    """First rows of tiles of ``tile`` rows covering ``rows``, ``overlap`` rows shared.
 
-    The last window ends flush with the well (it may overlap its neighbour more).
+    The last tile ends flush with the well (it may overlap its neighbour more).
     """
-    if rows <= window:
+    if rows <= tile:
         return [0]
-    step = window - overlap
-    starts = list(range(0, rows - window + 1, step))
-    if starts[-1] + window < rows:
-        starts.append(rows - window)
+    step = tile - overlap
+    starts = list(range(0, rows - tile + 1, step))
+    if starts[-1] + tile < rows:
+        starts.append(rows - tile)
     return starts
 
 
-def blend_weights(window: int, overlap: int) -> np.ndarray:
-    """Per-row weights of a window: 1 in the middle, ramping down over the overlap.
+def blend_weights(tile: int, overlap: int) -> np.ndarray:
+    """Per-row weights of a tile: 1 in the middle, ramping down over the overlap.
 
-    Rows near a window's edge see less context, so where windows overlap the one
+    Rows near a tile's edge see less context, so where tiles overlap the one
     seeing a row from further inside counts more. Weights never reach zero, so the
-    well's first and last rows (covered by one window) are still defined.
+    well's first and last rows (covered by one tile) are still defined.
     """
-    weights = np.ones(window, dtype=np.float32)
+    weights = np.ones(tile, dtype=np.float32)
     if overlap:
         ramp = np.linspace(0.05, 1.0, overlap + 2, dtype=np.float32)[1:-1]
         weights[:overlap] = ramp
@@ -50,17 +54,17 @@ def _column_blocks(width: int, patch_columns: bool) -> list[slice]:
     return [slice(0, width)]
 
 
-def iter_windows(image: np.ndarray, window: int, overlap: int, patch_columns: bool = False) -> Iterator[tuple[int, slice]]:
-    """(first row, column slice) of every window of a well image."""
-    for start in window_starts(image.shape[0], window, overlap):
+def iter_tiles(image: np.ndarray, tile: int, overlap: int, patch_columns: bool = False) -> Iterator[tuple[int, slice]]:
+    """(first row, column slice) of every tile of a well image."""
+    for start in tile_starts(image.shape[0], tile, overlap):
         for columns in _column_blocks(image.shape[1], patch_columns):
             yield start, columns
 
 
 def predict_well(
-    predictor: Predictor,
+    predictor: LogitsFn,
     image: np.ndarray,
-    window: int = 576,
+    tile: int = 576,
     overlap: int = 72,
     batch_size: int = 16,
     patch_columns: bool = False,
@@ -73,8 +77,8 @@ def predict_well(
         ``(N, 1, H, W) -> logits``.
     image : ndarray (rows, width), float32
         Scaled, with corrupted pixels filled (finite everywhere).
-    window, overlap : int
-        Window height and rows shared by neighbouring windows (blended).
+    tile, overlap : int
+        Tile height and rows shared by neighbouring tiles (blended).
     batch_size : int
         Windows per predictor call: memory is bounded by one batch, whatever the
         well's length.
@@ -88,26 +92,26 @@ def predict_well(
     """
     image = np.asarray(image, dtype=np.float32)
     rows, width = image.shape
-    if rows < window:  # a short well: pad with nominal thickness, crop the answer
-        padded = np.zeros((window, width), np.float32)
+    if rows < tile:  # a short well: pad with nominal thickness, crop the answer
+        padded = np.zeros((tile, width), np.float32)
         padded[:rows] = image
-        return predict_well(predictor, padded, window, 0, batch_size, patch_columns)[:rows]
-    weights = blend_weights(window, overlap)[:, None]
+        return predict_well(predictor, padded, tile, 0, batch_size, patch_columns)[:rows]
+    weights = blend_weights(tile, overlap)[:, None]
     total = np.zeros((rows, width), np.float32)
     norm = np.zeros((rows, 1), np.float32)
     pending: list[tuple[int, slice]] = []
 
     def flush() -> None:
-        batch = np.stack([image[s : s + window, c] for s, c in pending])[:, None]
+        batch = np.stack([image[s : s + tile, c] for s, c in pending])[:, None]
         logits = np.asarray(predictor(batch), dtype=np.float32)[:, 0]
         probability = 1.0 / (1.0 + np.exp(-logits))
         for (s, c), p in zip(pending, probability):
-            total[s : s + window, c] += weights * p
+            total[s : s + tile, c] += weights * p
         pending.clear()
 
-    for start, columns in iter_windows(image, window, overlap, patch_columns):
+    for start, columns in iter_tiles(image, tile, overlap, patch_columns):
         if columns.start == 0:
-            norm[start : start + window] += weights
+            norm[start : start + tile] += weights
         pending.append((start, columns))
         if len(pending) == batch_size:
             flush()

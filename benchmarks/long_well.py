@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from cli_peak import run_measured  # benchmarks/ is on sys.path when run as a script
+from docs_tables import md_table
 
 BASE_ROWS = 10_080
 """The short well whose peak is the fixed cost: long enough for full batches of windows
@@ -78,13 +79,12 @@ def main() -> None:
         table.append(row)
         previous = result
         print(json.dumps({k: v for k, v in row.items() if k != "peak_rss_mib_exact"}), flush=True)
-    print(f"\n| rows | float32 image (MiB) | peak RSS (MiB) | growth over {BASE_ROWS:,} rows (MiB) | "
-          "growth per added pixel (bytes) | marginal, from the previous length (bytes/pixel) | time (s) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for row in table:
-        cells = [f"{row['rows']:,}", row["image_mib"], f"{row['peak_rss_mib']:,}", row.get("growth_mib", "-"),
-                 row.get("growth_bytes_per_pixel", "-"), row.get("marginal_bytes_per_pixel", "-"), row["seconds"]]
-        print("| " + " | ".join(map(str, cells)) + " |")
+    headers = ["rows", "float32 image (MiB)", "peak RSS (MiB)", f"growth over {BASE_ROWS:,} rows (MiB)",
+               "growth per added pixel (bytes)", "marginal, from the previous length (bytes/pixel)", "time (s)"]
+    rows = [[f"{row['rows']:,}", row["image_mib"], f"{row['peak_rss_mib']:,}", row.get("growth_mib", "-"),
+             row.get("growth_bytes_per_pixel", "-"), row.get("marginal_bytes_per_pixel", "-"), row["seconds"]]
+            for row in table]
+    print("\n" + md_table(headers, rows, set(range(len(headers)))))
 
 
 if __name__ == "__main__":

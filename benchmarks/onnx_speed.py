@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import torch
+from docs_tables import md_table  # benchmarks/ is on sys.path when run as a script
 
 from corroseg.data.challenge import read_images
 from corroseg.data.corruption import CorruptionPolicy
@@ -23,7 +24,7 @@ from corroseg.data.scaling import PatchScaler
 from corroseg.data.wells import assemble, resolve_width
 from corroseg.infer.bundle import TorchModel
 from corroseg.infer.onnx import load_run_model, onnx_model_for_run
-from corroseg.infer.windows import predict_well
+from corroseg.infer.tiles import predict_well
 from corroseg.train.config import SCALER
 
 
@@ -81,11 +82,9 @@ def main() -> None:
     print(f"{config.model} run {args.run}; {args.threads} threads each; batches of {args.batch} windows "
           f"{rows}x36; {args.split} well {args.well} ({image.shape[0]:,} x {image.shape[1]}), "
           f"windows {rows} rows, overlap {overlap}\n")
-    print("| engine | windows/s | speed-up | whole well (s) | speed-up |")
-    print("|---|---:|---:|---:|---:|")
-    for name in engines:
-        print(f"| {name} | {args.batch / per_batch[name]:.1f} | {per_batch[base] / per_batch[name]:.2f}x "
-              f"| {per_well[name]:.2f} | {per_well[base] / per_well[name]:.2f}x |")
+    rows = [[name, f"{args.batch / per_batch[name]:.1f}", f"{per_batch[base] / per_batch[name]:.2f}x",
+             f"{per_well[name]:.2f}", f"{per_well[base] / per_well[name]:.2f}x"] for name in engines]
+    print(md_table(["engine", "windows/s", "speed-up", "whole well (s)", "speed-up"], rows, {1, 2, 3, 4}))
     print(f"\nmax |p_onnx - p_torch| over the well: {difference:.2e}")
 
 

@@ -18,19 +18,21 @@ seconds spent predicting (probabilities) and making masks.
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from corroseg.atomic import json_safe
 from corroseg.data.challenge import FALSE_ALARM_WELLS, find_label_file, pair, read_images, read_labels
 from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.wells import assemble, resolve_width
 from corroseg.infer.ensemble import ensemble_threshold, load_predictor
 from corroseg.infer.evaluate import score
 from corroseg.infer.postprocess import RandomWalker
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_tables import write_json  # noqa: E402  (a sibling module)
 
 
 class Cases:
@@ -127,7 +129,7 @@ def main() -> None:
                   f"{row['clean_iou']:.4f} | {row['clean_iou_nonempty']:.4f} | {row['false_alarm_rate']:.3%} | "
                   f"{row['predict_s']} | {row['mask_s']} |", flush=True)
     if args.json:
-        args.json.write_text(json.dumps(json_safe(table), indent=2))
+        write_json(args.json, table)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ cached probabilities, and PNG strips of every Table-1 model on real wells with v
 grooves. Finished entries are kept under ``--out``: a second call only runs what is missing
 (``--force`` reruns everything). Results go to ``OUT/quality.json`` and, with ``--docs``, to
 the section between ``<!-- quality:begin -->`` and ``<!-- quality:end -->`` of that file.
+
+The entries are listed in ``quality_entries.py`` and the section is written by
+``quality_report.py``, beside this script; this script trains, predicts and scores.
 """
 
 from __future__ import annotations
@@ -28,90 +31,29 @@ import datetime
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_tables import write_json, write_text  # noqa: E402
 from options import Cases, predict_cases, score_probabilities  # noqa: E402  (a sibling script)
+# the parts of this benchmark; GROUP_TITLES, BEGIN and END are re-exported for readers and tests
+from quality_entries import DEFAULT, ENTRIES, GROUP_TITLES, PAPER, SEEDS, UNCERTAIN_LIMIT, Entry  # noqa: E402, F401
+from quality_report import BEGIN, END, markdown, write_docs  # noqa: E402, F401
 
-from corroseg.atomic import atomic_path, json_safe, write_json  # noqa: E402
+from corroseg.atomic import atomic_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
 GROOVE_WELLS = (("train", 14), ("test", 5))
 """Real wells with visible grooves, drawn for every Table-1 model (never trained on: no labels)."""
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One model and recipe to train under the budget."""
-
-    name: str
-    group: str
-    base: str = "default"
-    overrides: tuple = ()
-    tta: bool = False
-    quick: bool = False
-    note: str = ""
-
-    @property
-    def slug(self) -> str:
-        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
-
-
-PAPER = "paper"
-ENTRIES: list[Entry] = [
-    Entry("baseline CNN", PAPER, "paper", ("model=baseline_cnn",), quick=True),
-    Entry("SAdd-UNet (width 4, batch 32)", PAPER, "paper", ("model=sadd_unet", "model_options.width=4", "batch_size=32"),
-          note="scaled down 16x in channels (width 4, not 64) and batch 32: at full size one "
-                           "batch of 128 patches costs 52 TFLOP and 576x576 maps of 64+ channels"),
-    Entry("XSCat-UNet", PAPER, "paper", ("model=xscat_unet",), quick=True),
-    Entry("CorroSeg add", PAPER, "paper", ("model_options.skip=add",)),
-    Entry("CorroSeg cat", PAPER, "paper", (), quick=True),
-    Entry("default (WellNet)", PAPER, "default", (), tta=True, quick=True),
-    Entry("seed 1", "seeds", "default", ("seed=1",), tta=True, quick=True),
-    Entry("seed 2", "seeds", "default", ("seed=2",), tta=True),
-    Entry("seed 3", "seeds", "default", ("seed=3",), tta=True),
-    Entry("seed 4", "seeds", "default", ("seed=4",), tta=True),
-    Entry("loss bce", "loss", "default", ("loss=bce",), quick=True),
-    Entry("loss focal", "loss", "default", ("loss=focal",)),
-    Entry("loss smooth IoU", "loss", "default", ("loss=iou",)),
-    Entry("loss dice", "loss", "default", ("loss=dice",)),
-    Entry("loss lovasz", "loss", "default", ("loss=lovasz",)),
-    Entry("loss focal + iou", "loss", "default", ("loss=focal + iou",)),
-    Entry("window 36 rows", "window", "default", ("window_rows=36",)),
-    Entry("window 72 rows", "window", "default", ("window_rows=72",)),
-    Entry("window 360 rows", "window", "default", ("window_rows=360",)),
-    Entry("zero padding", "padding", "default", ("model_options.padding=zeros",)),
-    Entry("no transforms", "transforms", "default", ("flips=false", "roll=false")),
-    Entry("flips only", "transforms", "default", ("roll=false",)),
-    Entry("flips, roll + 4 copies", "transforms", "default", ("expansion=[none,hflip,vflip,hvflip]",)),
-    Entry("per-pixel scaler", "scaling", "default", ("scaler=per_pixel",)),
-    Entry("per-patch scaler", "scaling", "default", ("scaler=per_patch",)),
-    Entry("dropout 0.1", "regularisation", "default", ("model_options.dropout=0.1",)),
-    Entry("weight decay 0", "regularisation", "default", ("weight_decay=0",)),
-    Entry("weight decay 1e-2", "regularisation", "default", ("weight_decay=1e-2",)),
-    Entry("attention gates", "first place", "default", ("model_options.attention=true",)),
-    Entry("CutMix (half the batches)", "first place", "default", ("cutmix=0.5",)),
-    Entry("attention gates + CutMix + 360 rows", "first place", "default",
-          ("model_options.attention=true", "cutmix=0.5", "window_rows=360")),
-]
-DEFAULT = "default (WellNet)"
-SEEDS = [DEFAULT, "seed 1", "seed 2", "seed 3", "seed 4"]
-GROUP_TITLES = {
-    "loss": "Loss", "window": "Training window height (rows)", "padding": "Azimuth padding",
-    "transforms": "Transforms", "scaling": "Scaling", "regularisation": "Dropout and weight decay",
-    "first place": "Ideas of the challenge's first place (tall sections are the window table above)",
-}
 
 
 # ----------------------------------------------------------------------------- one entry (a child process)
@@ -127,11 +69,6 @@ def train_metric(predictor, data: Path, run: Path, max_wells: int) -> dict:
     masks = predictor.patch_masks(cases.images, probability=probability)[cases.scored]
     result = score(masks, cases.truth, cases.wells)
     return {"iou": result["iou"], "iou_nonempty": result["iou_nonempty"], "wells": wells}
-
-
-UNCERTAIN_LIMIT = 0.10
-"""The random walker is scored only when at most this share of valid pixels lies between its seeds (0.1 and 0.9):
-on a barely trained model it would solve for nearly every pixel of every well (minutes per well)."""
 
 
 def uncertain_share(probability: np.ndarray, fa_probability: dict) -> float:
@@ -200,7 +137,7 @@ def run_entry(entry: Entry, data: Path, real: Path | None, out: Path, budget: fl
         "uncertain_share": uncertain_share(probability, fa_probability),
         "train_split": train_metric(predictor, data, run, max_wells=train_wells), "test": scores,
     }
-    write_json(out / "results" / f"{entry.slug}.json", json_safe(result))
+    write_json(out / "results" / f"{entry.slug}.json", result)
     return result
 
 
@@ -363,172 +300,6 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines + [line]
 
 
-# ----------------------------------------------------------------------------- the report
-
-def fmt(value, digits: int = 4) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.{digits}f}"
-
-
-def pct(value) -> str:
-    return "n/a" if value is None or not np.isfinite(value) else f"{100 * value:.3f}%"
-
-
-def figures(row: dict | None) -> str:
-    if row is None:
-        return f"skipped (> {UNCERTAIN_LIMIT:.0%} of pixels uncertain)"
-    return f"{fmt(row['iou'])} / {fmt(row['iou_nonempty'])} / {pct(row['false_alarm_rate'])}"
-
-
-def walker(test: dict, tta: bool = False) -> dict | None:
-    """The walker's row (after TTA where asked and scored), None where it was skipped."""
-    return (test.get("TTA + random walker") if tta else None) or test.get("random walker")
-
-
-def table1(results: dict) -> list[str]:
-    lines = ["| model | parameters | GFLOPs/patch | epochs done | train patches/s | train metric | "
-             "val metric / iou_nonempty | test, threshold 0.5 | test, random walker | test, as shipped |",
-             "|---|---:|---:|---:|---:|---:|---|---|---|---|"]
-    for e in ENTRIES:
-        if e.group != PAPER or e.name not in results:
-            continue
-        r = results[e.name]
-        shipped = walker(r["test"], tta=True) or r["test"].get("TTA") or r["test"]["threshold 0.5"]
-        lines.append(f"| {e.name} | {r['parameters']:,} | {r['gflops_per_patch']:.3g} | {r['epochs_done']:.2f} | "
-                     f"{r['train_patches_per_s']:.0f} | {fmt(r['train_split']['iou'])} | "
-                     f"{fmt(r['val_iou'])} / {fmt(r['val_iou_nonempty'])} | {figures(r['test']['threshold 0.5'])} | "
-                     f"{figures(walker(r['test']))} | {figures(shipped)} |")
-    return lines
-
-
-def goal_lines(results: dict) -> list[str]:
-    if DEFAULT not in results:
-        return []
-    ours = results[DEFAULT]["test"]
-    shipped = walker(ours, tta=True)
-    paper = {e.name: results[e.name]["test"] for e in ENTRIES if e.group == PAPER and e.name != DEFAULT
-             and e.name in results}
-    if not paper:
-        return []
-    lines = []
-    for label, mine, theirs_key in (("plain threshold 0.5, both", ours["threshold 0.5"], "threshold 0.5"),
-                                    ("random walker, both", walker(ours), "random walker"),
-                                    ("ours as shipped (TTA + random walker) against theirs with the walker",
-                                     shipped, "random walker")):
-        # a paper model too uncertain for the walker is compared by its plain threshold
-        theirs = {n: paper[n].get(theirs_key) or paper[n]["threshold 0.5"] for n in paper}
-        if mine is None:
-            lines.append(f"- {label}: not measured (our walker was skipped)")
-            continue
-        best_name = max(theirs, key=lambda n: theirs[n]["iou_nonempty"])
-        margin = mine["iou_nonempty"] - theirs[best_name]["iou_nonempty"]
-        ok = margin >= 0.03 and mine["false_alarm_rate"] < 0.0025
-        lines.append(f"- {label}: iou_nonempty {fmt(mine['iou_nonempty'])} against the best paper model "
-                     f"({best_name}) {fmt(theirs[best_name]['iou_nonempty'])}: margin {margin:+.4f}; "
-                     f"false alarms {pct(mine['false_alarm_rate'])}: **{'met' if ok else 'missed'}** "
-                     f"(goal: margin >= 0.03 and false alarms < 0.25%)")
-    return lines
-
-
-def ablation_tables(results: dict) -> list[str]:
-    lines = []
-    base = results.get(DEFAULT)
-    for group, title in GROUP_TITLES.items():
-        members = [e for e in ENTRIES if e.group == group and e.name in results]
-        if not members:
-            continue
-        lines += ["", f"**{title}** (default: {_default_of(group)})", "",
-                  "| variant | epochs done | test, threshold 0.5 | test, random walker | iou_nonempty vs default (walker) |",
-                  "|---|---:|---|---|---:|"]
-        rows = ([(f"default: {_default_of(group)}", base)] if base else []) + [(e.name, results[e.name]) for e in members]
-        for name, r in rows:
-            mine, theirs = walker(r["test"]), walker(base["test"]) if base else None
-            delta = mine["iou_nonempty"] - theirs["iou_nonempty"] if mine and theirs else float("nan")
-            lines.append(f"| {name} | {r['epochs_done']:.2f} | {figures(r['test']['threshold 0.5'])} | "
-                         f"{figures(mine)} | {'n/a' if np.isnan(delta) else f'{delta:+.4f}'} |")
-    return lines
-
-
-def _default_of(group: str) -> str:
-    return {"loss": "bce + iou", "window": "144", "padding": "circular", "transforms": "flips and roll",
-            "scaling": "global", "regularisation": "no dropout, weight decay 1e-4",
-            "first place": "no attention gates, no CutMix, 144 rows"}[group]
-
-
-def inference_table(results: dict) -> list[str]:
-    seeds = [results[n] for n in SEEDS if n in results]
-    if not seeds:
-        return []
-    lines = ["| mask making | default run (seed 0) | mean of the seeds |", "|---|---|---|"]
-    for variant in ("threshold 0.5", "tuned threshold", "random walker", "TTA", "TTA + random walker"):
-        scored = [s["test"][variant] for s in seeds if variant in s["test"]]
-        if not scored:
-            continue
-        mean = {k: float(np.mean([row[k] for row in scored])) for k in ("iou", "iou_nonempty", "false_alarm_rate")}
-        which = (f"{len(seeds)} seeds" if len(scored) == len(seeds)
-                 else f"{len(scored)} of {len(seeds)} seeds: the walker was skipped on the others")
-        lines.append(f"| {variant} | {figures(seeds[0]['test'].get(variant))} | {figures(mean)} ({which}) |")
-    return lines
-
-
-def ensemble_table(ensembles: dict) -> list[str]:
-    if not ensembles:
-        return []
-    lines = ["| seeds | TTA | threshold 0.5 | random walker |", "|---:|---|---|---|"]
-    keys = sorted({tuple(k.split(" | ")[:2]) for k in ensembles}, key=lambda t: (int(t[0]), t[1]))
-    for size, tta in keys:
-        plain, walker = ensembles.get(f"{size} | {tta} | threshold 0.5"), ensembles.get(f"{size} | {tta} | random walker")
-        lines.append(f"| {size} | {tta} | {figures(plain) if plain else ''} | {figures(walker) if walker else ''} |")
-    return lines
-
-
-def markdown(results: dict, ensembles: dict, robust: dict | None, meta: dict, images: list[str]) -> str:
-    paper_notes = [f"- {e.name}: {e.note}." for e in ENTRIES if e.note and e.name in results]
-    lines = [
-        f"## Quality under one training budget ({meta['date']})", "",
-        f"Command: `{meta['command']}` ({meta['seconds'] / 60:.0f} min on {meta['machine']}).", "",
-        f"- Data: `corroseg synth --seed {meta['seed']} --preset {meta['preset']}`: {meta['train_wells']} training "
-        f"wells ({meta['val_wells']} of them validate), {meta['test_patches']} test patches from {meta['test_wells']} held-out wells. "
-        "False alarms: the share of valid pixels flagged on real wells 9 and 10.",
-        f"- Budget: **{meta['budget']:g} s of CPU time on one thread per model** (`max_cpu_time={meta['budget']:g} "
-        f"threads=1`), {meta['jobs']} models side by side, one per core. CPU time counts only a run's own work, so "
-        "load beside it does not shrink its budget; it is about what one core gives in that many seconds of "
-        "wall-clock time. The stop comes after a training step, followed by one last validation.",
-        "- Figures are `challenge metric / iou_nonempty / false alarms`. *Epochs done* counts the training "
-        "patches seen over the patches of the training wells (the paper's recipe sees 4 copies of each).",
-        "- The paper's models use the paper's recipe (`--config paper`: smooth IoU, Adam 1e-4, batch 128, 4 copies, "
-        "per-pixel scaler, 36x36 patches); ours uses `default` (WellNet, bce + iou, AdamW 3e-3, 144-row windows). "
-        "*As shipped* is each recipe's own prediction setting: ours adds TTA and the random walker by default.",
-        *paper_notes, "",
-        "### The paper's Table 1 under this budget", "", *table1(results), "",
-    ]
-    if robust:
-        r = robust["test"]["threshold 0.5"]
-        lines += [f"Non-learning reference, robust threshold (k = {robust['k']:g}, chosen on the training wells): "
-                  f"{figures(r)}.", ""]
-    lines += ["Goal: our default beats every paper model by >= 0.03 of iou_nonempty, false alarms < 0.25%:", "",
-              *goal_lines(results), "", *[f"![{Path(p).stem}]({p})" for p in images], ""]
-    if any(e.group in GROUP_TITLES and e.name in results for e in ENTRIES):
-        lines += ["### Ablations of the default recipe (same budget)", *ablation_tables(results), ""]
-    lines += ["### Mask making on the default recipe", "", *inference_table(results), ""]
-    if ensembles:
-        lines += ["### Ensembles of seeds (probabilities averaged)", "", *ensemble_table(ensembles), ""]
-    missing = [e.name for e in meta["entries"] if e.name not in results]
-    if missing:
-        lines += [f"Not measured in this run: {', '.join(missing)}.", ""]
-    return "\n".join(lines)
-
-
-def write_docs(path: Path, section: str) -> None:
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{section.rstrip()}\n{END}"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
 # ----------------------------------------------------------------------------- the driver
 
 def ensure_data(out: Path, preset: str, seed: int) -> Path:
@@ -547,8 +318,7 @@ def launch(entry: Entry, args, data: Path) -> tuple[Entry, int, float]:
     started = time.perf_counter()
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(asdict(entry)),
                "--out", str(args.out), "--data", str(data), "--budget", str(args.budget)]
-    if args.real:
-        command += ["--real", str(args.real)]
+    command += ["--real", str(args.real)] if args.real else ["--no-real"]  # a worker must not fall back to the default
     if args.quick:
         command.append("--quick")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -563,6 +333,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench_out" / "quality")
     parser.add_argument("--data", type=Path, default=None, help="a synthetic dataset (default: made under --out)")
     parser.add_argument("--real", type=Path, default=ROOT.parent / "shared" / "data" / "challenge")
+    parser.add_argument("--no-real", action="store_true", help="no real data: skip false alarms and strips")
     parser.add_argument("--budget", type=float, default=None, help="CPU seconds of training per model "
                                                                    "(default 300, --quick 15)")
     parser.add_argument("--jobs", type=int, default=2, help="models trained side by side (one core each)")
@@ -571,13 +342,15 @@ def main() -> None:
     parser.add_argument("--force", action="store_true", help="retrain and rescore every entry")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.no_real:
+        args.real = None
     if args.worker:
         entry = Entry(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.worker).items()})
         run_entry(entry, args.data, args.real if args.real and args.real.is_dir() else None, args.out, args.budget,
                   train_wells=1 if args.quick else 4)
         return
     started = time.perf_counter()
-    # the parametric wells (the default generator until issue 10) are what docs/benchmarks.md measured
+    # the parametric wells (the default generator before real textures) are what docs/benchmarks.md measured
     preset = "small" if args.quick else "parametric"
     args.budget = args.budget or (15.0 if args.quick else 300.0)
     if args.quick and args.out == ROOT / "bench_out" / "quality":
@@ -638,9 +411,9 @@ def main() -> None:
             shutil.copyfile(p, target / name)
             docs_images.append(f"images/{name}")
     section = markdown(results, ensembles, robust, meta, docs_images)
-    write_json(args.out / "quality.json", json_safe({"meta": {k: v for k, v in meta.items() if k != "entries"},
-                                                     "results": results, "ensembles": ensembles}))
-    (args.out / "quality.md").write_text(section)
+    write_json(args.out / "quality.json", {"meta": {k: v for k, v in meta.items() if k != "entries"},
+                                           "results": results, "ensembles": ensembles})
+    write_text(args.out / "quality.md", section)
     print(section, flush=True)
     if args.docs:
         write_docs(args.docs, section)

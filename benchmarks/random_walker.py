@@ -24,6 +24,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from docs_tables import fmt, md_table  # benchmarks/ is on sys.path when run as a script
 
 from corroseg.data.challenge import find_label_file, pair, read_images, read_labels
 from corroseg.data.corruption import CorruptionPolicy, corrupted_pixels
@@ -126,12 +127,11 @@ def quality(predictor: CachedPredictor, walker: RandomWalker | None, args, val_w
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| setting | val iou | val iou_nonempty | test iou | test iou_nonempty | FA rate real 9/10 | seconds "
-             "| total seconds |", "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['setting']} | {r['val_iou']:.4f} | {r['val_iou_nonempty']:.4f} | {r['test_iou']:.4f} "
-                     f"| {r['test_iou_nonempty']:.4f} | {r['fa_rate']:.2e} | {r['seconds']:.1f} | {r['total_seconds']:.1f} |")
-    return "\n".join(lines)
+    scores = ("val_iou", "val_iou_nonempty", "test_iou", "test_iou_nonempty")
+    return md_table(["setting", "val iou", "val iou_nonempty", "test iou", "test iou_nonempty", "FA rate real 9/10",
+                     "seconds", "total seconds"],
+                    [[r["setting"], *[fmt(r[key], decimals=4) for key in scores], f"{r['fa_rate']:.2e}",
+                      fmt(r["seconds"], decimals=1), fmt(r["total_seconds"], decimals=1)] for r in rows])
 
 
 def main() -> None:

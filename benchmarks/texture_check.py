@@ -23,8 +23,9 @@ corroded wells.
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import correlate1d, uniform_filter1d
@@ -35,6 +36,9 @@ from corroseg.data.wells import assemble, infer_width
 from corroseg.infer.ensemble import load_predictor
 from corroseg.synth.generator import PRESETS, assign_sources, generate_well
 from corroseg.synth.textures import build_bank, joint_rows
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_tables import md_table, write_json  # noqa: E402  (a sibling module)
 
 MAX_ROWS = 3600
 GROOVE_DEPTHS = (0.01, 0.02, 0.03)
@@ -159,15 +163,14 @@ def main() -> None:
         "generated, parametric, no defects": generated(args.real, "parametric", args.seed),
     }
     results = {name: measure(predictor, wells) for name, wells in sets.items()}
-    depths = " | ".join(f"groove filter >= {d} in" for d in GROOVE_DEPTHS)
-    print(f"| set | wells | model flags | {depths} |\n|---|---:|---:|" + "---:|" * len(GROOVE_DEPTHS))
-    for name, result in results.items():
-        grooves = " | ".join(f"{result['pooled'][f'groove_{d}']:.3%}" for d in GROOVE_DEPTHS)
-        print(f"| {name} | {len(result['wells'])} | {result['pooled']['model']:.3%} | {grooves} |")
+    headers = ["set", "wells", "model flags", *[f"groove filter >= {d} in" for d in GROOVE_DEPTHS]]
+    keys = ["model", *[f"groove_{d}" for d in GROOVE_DEPTHS]]
+    rows = [[name, len(result["wells"]), *[f"{result['pooled'][key]:.3%}" for key in keys]]
+            for name, result in results.items()]
+    print(md_table(headers, rows, set(range(1, len(headers)))))
     print(f"(first {MAX_ROWS} rows of each well; {time.perf_counter() - started:.0f} s)")
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(results, handle, indent=1)
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -9,16 +9,21 @@ import numpy as np
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def load_quality():
+def load_module(name: str):
+    """A script or module of benchmarks/ as ``NAME_benchmark``, its siblings importable as when a script runs."""
     sys.path.insert(0, str(BENCHMARKS))
     try:
-        spec = importlib.util.spec_from_file_location("quality_benchmark", BENCHMARKS / "quality.py")
+        spec = importlib.util.spec_from_file_location(f"{name}_benchmark", BENCHMARKS / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # dataclasses look their module up there
         spec.loader.exec_module(module)
         return module
     finally:
         sys.path.remove(str(BENCHMARKS))
+
+
+def load_quality():
+    return load_module("quality")
 
 
 def test_robust_threshold_flags_a_groove_and_not_the_noise():
@@ -62,10 +67,7 @@ def test_every_entry_has_a_unique_name_and_valid_overrides():
 
 
 def load_texture_check():
-    spec = importlib.util.spec_from_file_location("texture_check_benchmark", BENCHMARKS / "texture_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("texture_check")
 
 
 def test_groove_filter_reads_a_groove_depth_and_ignores_flat_casing():
@@ -78,3 +80,96 @@ def test_groove_filter_reads_a_groove_depth_and_ignores_flat_casing():
     image[:, 15:24] -= groove  # a 0.02 in groove the whole length of the well
     shares = check.groove_share(image)
     assert shares["groove_0.01"] > 0 and shares["groove_0.02"] > 0 and shares["groove_0.03"] == 0.0
+
+
+def load_docs_tables():
+    return load_module("docs_tables")
+
+
+def test_a_section_is_replaced_between_its_markers_and_the_text_around_it_kept(tmp_path):
+    tables = load_docs_tables()
+    begin, end = tables.markers("speed")
+    assert (begin, end) == ("<!-- speed:begin -->", "<!-- speed:end -->")
+    docs = tmp_path / "benchmarks.md"
+    other = "<!-- quality:begin -->\nkept\n<!-- quality:end -->"
+    docs.write_text(f"# Title\n\nbefore\n\n{begin}\nold figures\n{end}\n\n{other}\nafter\n")
+    tables.write_section(docs, "## Speed\nnew figures\n\n", "speed")
+    assert docs.read_text() == f"# Title\n\nbefore\n\n{begin}\n## Speed\nnew figures\n{end}\n\n{other}\nafter\n"
+    tables.write_section(docs, "newer", "speed", heading="# Ignored\n")  # a heading only starts a new file
+    text = docs.read_text()
+    assert text.count(begin) == 1 and "new figures" not in text and "newer" in text and text.startswith("# Title")
+
+
+def test_a_section_is_appended_when_absent(tmp_path):
+    tables = load_docs_tables()
+    docs = tmp_path / "notes.md"
+    docs.write_text("# Notes\n\ntext\n\n\n")
+    tables.write_section(docs, "## Speed", "speed")
+    assert docs.read_text() == "# Notes\n\ntext\n\n<!-- speed:begin -->\n## Speed\n<!-- speed:end -->\n"
+    tables.write_section(docs, "## Quality", "quality")
+    assert docs.read_text().index("speed:end") < docs.read_text().index("quality:begin")
+    tables.write_section(tmp_path / "bare.md", "## Speed", "speed")
+    assert (tmp_path / "bare.md").read_text() == "<!-- speed:begin -->\n## Speed\n<!-- speed:end -->\n"
+    tables.write_section(tmp_path / "new.md", "## Speed", "speed", heading="# Benchmarks\n")
+    assert (tmp_path / "new.md").read_text() == "# Benchmarks\n\n<!-- speed:begin -->\n## Speed\n<!-- speed:end -->\n"
+    half = "<!-- speed:begin -->\nno end marker\n"  # an unfinished block is left alone, a whole one appended
+    assert tables.replace_section(half, "x", "speed").startswith(half.rstrip() + "\n\n<!-- speed:begin -->\nx\n")
+
+
+def test_writes_are_atomic(tmp_path, monkeypatch):
+    import os
+
+    tables = load_docs_tables()
+    docs = tmp_path / "benchmarks.md"
+    tables.write_section(docs, "first", "speed")
+    tables.write_json(tmp_path / "figures.json", {"rate": float("nan"), "path": tmp_path}, default=str)
+    assert (tmp_path / "figures.json").read_text().endswith("\n")
+    assert '"rate": null' in (tmp_path / "figures.json").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["benchmarks.md", "figures.json"]  # no temporary file left
+
+    def refuse(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    before = docs.read_text()
+    for write in (lambda: tables.write_section(docs, "second", "speed"), lambda: tables.write_text(docs, "second")):
+        try:
+            write()
+        except OSError:
+            pass
+        else:
+            raise AssertionError("the failed rename was not reported")
+        assert docs.read_text() == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["benchmarks.md", "figures.json"]
+
+
+def test_md_table_aligns_the_columns_asked_to_the_right():
+    tables = load_docs_tables()
+    table = tables.md_table(["model", "patches/s", "note"], [["wellnet", 1234, "ok"], ["cnn", "-", ""]], right={1})
+    assert table.splitlines() == ["| model | patches/s | note |", "|---|---:|---|",
+                                  "| wellnet | 1234 | ok |", "| cnn | - |  |"]
+    assert tables.md_table(["a"], []) == "| a |\n|---|"
+
+
+def test_fmt_and_pct_show_missing_figures_alike():
+    tables = load_docs_tables()
+    for missing in (None, float("nan"), float("inf")):
+        assert tables.fmt(missing) == "-" and tables.pct(missing) == "-"
+        assert tables.fmt(missing, decimals=4, missing="n/a") == "n/a"
+    assert [tables.fmt(v) for v in (0, 1234.4, 12.345, 0.012345, "FAILED")] == ["0", "1,234", "12.3", "0.0123", "FAILED"]
+    assert tables.fmt(0.0123456, digits=2) == "0.012" and tables.fmt(0.25, decimals=4) == "0.2500"
+    assert tables.pct(0.4567) == "45.7 %" and tables.pct(0.001, 3, unit="%") == "0.100%"
+
+
+def test_speed_report_says_what_was_not_run():
+    report = load_module("speed_report")
+    machine = {"device": "cpu", "cpu_model": "a CPU", "cpus_usable": 2, "torch": "2.x", "torch_threads": 2,
+               "python": "3.11", "platform": "Linux", "load_average_start": [0.5, 0.5, 0.5]}
+    results = {"date": "2026-01-01T00:00:00+00:00", "command": "python benchmarks/speed.py --skip-models --skip-e2e",
+               "mode": "quick", "repeats": 1, "seconds": 1.0, "machine": machine}
+    results["goals"] = report.goals(results)
+    assert [g["status"] for g in results["goals"]] == ["n/a"] * 4
+    section = report.markdown(results)
+    assert section.startswith("## Speed (CPU), measured by `benchmarks/speed.py`")
+    assert "not run (--skip-models)" in section and "Not run (--skip-e2e)." in section
+    assert "| goal | figure | status |\n|---|---|---|" in section

@@ -38,6 +38,24 @@ def test_tta_averages_probabilities_of_the_transformed_views():
     assert probability[0, 0, 1, 1] < 1e-3
 
 
+def test_tta_can_average_logits_instead():
+    batch = np.zeros((1, 1, 4, 4), np.float32)
+
+    def corner(x):  # logit 6 at the top-left corner, -2 elsewhere
+        out = np.full(x.shape, -2.0, np.float32)
+        out[..., 0, 0] = 6.0
+        return out
+
+    logits = TTAPredictor(corner, ["identity", "flip_depth"], mean="logit")(batch)
+    assert logits[0, 0, 0, 0] == pytest.approx(2.0) and logits[0, 0, 1, 1] == pytest.approx(-2.0)
+    by_probability = TTAPredictor(corner, ["identity", "flip_depth"])(batch)
+    assert by_probability[0, 0, 0, 0] == pytest.approx(np.log(0.5 * (1 / (1 + np.exp(-6)) + 1 / (1 + np.exp(2))) /
+                                                             (1 - 0.5 * (1 / (1 + np.exp(-6)) + 1 / (1 + np.exp(2))))),
+                                                      abs=1e-4)
+    with pytest.raises(ValueError, match="TTA mean"):
+        TTAPredictor(corner, mean="median")
+
+
 def test_unknown_transform_is_rejected():
     with pytest.raises(ValueError, match="unknown transforms"):
         TTAPredictor(lambda x: x, ["mirror"])

@@ -45,6 +45,8 @@ class PredictOptions:
         Torch / ONNX Runtime threads (None: their default).
     bf16 : bool
         bfloat16 autocast (torch engine only).
+    threshold_source : str
+        Where the threshold came from: "given", "config" or "tuned" (set when resolved).
     """
 
     threshold: float | str | None = None
@@ -53,6 +55,7 @@ class PredictOptions:
     random_walker: bool | None = None
     threads: int | None = None
     bf16: bool = False
+    threshold_source: str = ""
 
     def __post_init__(self):
         threshold = self.threshold
@@ -66,6 +69,8 @@ class PredictOptions:
             if not 0.0 < threshold < 1.0:
                 raise CorrosegUserError(f"threshold {threshold:g}: must be in (0, 1) or 'tuned'")
         object.__setattr__(self, "threshold", threshold)
+        if isinstance(threshold, float) and not self.threshold_source:
+            object.__setattr__(self, "threshold_source", "given")
         if self.engine not in ENGINES:
             raise CorrosegUserError(f"engine {self.engine!r}: choose from {', '.join(ENGINES)}")
         if self.bf16 and self.engine == "onnx":
@@ -88,12 +93,12 @@ class PredictOptions:
         if not runs:
             raise CorrosegUserError("prediction needs at least one run")
         first = first_config(runs)
-        threshold = self.threshold
+        threshold, source = self.threshold, self.threshold_source
         if threshold is None:
-            threshold = first.threshold
+            threshold, source = first.threshold, "config"
         elif threshold == "tuned":
-            threshold = float(np.mean([read_threshold(run) for run in runs]))
-        return replace(self, threshold=float(threshold), tta=first.tta if self.tta is None else self.tta,
+            threshold, source = float(np.mean([read_threshold(run) for run in runs])), "tuned"
+        return replace(self, threshold=float(threshold), threshold_source=source, tta=first.tta if self.tta is None else self.tta,
                        random_walker=(first.postprocess == "random_walker" if self.random_walker is None
                                       else self.random_walker))
 
@@ -103,6 +108,21 @@ class PredictOptions:
         if self.random_walker and config is not None:
             record["walker"] = {"low": config.walker_low, "high": config.walker_high, "beta": config.walker_beta}
         return record
+
+
+def describe_threshold(options: PredictOptions | None, tuned: float | None = None) -> str:
+    """Where a predictor's threshold came from, in words; ``tuned`` is the run's ``threshold.json`` value."""
+    if options is None:
+        return "set by hand"
+    if options.threshold_source == "tuned":
+        return "the mean of the runs' thresholds tuned on held-out wells (threshold.json)"
+    if options.threshold_source == "config":
+        words = "the run's config value (the default)"
+        if tuned is not None:
+            words += (f"; the tuned {tuned:.3f} in threshold.json is kept but not used by default (tuned on a "
+                      "few validation wells it helped one seed and hurt others); --threshold tuned uses it")
+        return words
+    return "given (--threshold)"
 
 
 def first_config(runs: Sequence[str | Path]) -> TrainConfig:

@@ -1,4 +1,7 @@
-"""Test-time augmentation: a predictor that averages the probabilities of transformed windows.
+"""Test-time augmentation: a predictor that averages the probabilities of transformed tiles.
+
+It averages probabilities by default; ``mean="logit"`` averages logits instead
+(``benchmarks/tta_mean.py`` compares them).
 
 Each transform is exactly invertible on a window batch ``(N, 1, H, W)``: flips along
 depth and azimuth, and a half-turn roll along azimuth (exact only when the window is the
@@ -40,28 +43,39 @@ TRANSFORMS: dict[str, Transform] = {
 """Name -> (transform, inverse) on ``(..., H, W)`` arrays."""
 
 
+MEANS = ("probability", "logit")
+
+
 class TTAPredictor:
-    """Wrap a predictor ``(N, 1, H, W) -> logits``; return the logit of the mean probability.
+    """Wrap a predictor ``(N, 1, H, W) -> logits``; return the logit of the mean over the transforms.
 
     Parameters
     ----------
     predictor : callable
     transforms : sequence of str
         Names from :data:`TRANSFORMS`.
+    mean : {"probability", "logit"}
+        What is averaged: the probabilities (default) or the logits.
     """
 
-    def __init__(self, predictor: Callable[[np.ndarray], np.ndarray], transforms: Sequence[str] = tuple(TRANSFORMS)):
+    def __init__(self, predictor: Callable[[np.ndarray], np.ndarray], transforms: Sequence[str] = tuple(TRANSFORMS),
+                 mean: str = "probability"):
         unknown = [t for t in transforms if t not in TRANSFORMS]
         if unknown or not transforms:
             raise ValueError(f"unknown transforms {unknown}; choose from {', '.join(TRANSFORMS)}")
+        if mean not in MEANS:
+            raise ValueError(f"unknown TTA mean {mean!r}; choose from {', '.join(MEANS)}")
         self.predictor = predictor
         self.transforms = tuple(transforms)
+        self.mean = mean
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         total = np.zeros(batch.shape, np.float64)
         for name in self.transforms:
             forward, inverse = TRANSFORMS[name]
             logits = np.asarray(self.predictor(np.ascontiguousarray(forward(batch))), dtype=np.float64)
-            total += inverse(1.0 / (1.0 + np.exp(-logits)))
+            total += inverse(logits if self.mean == "logit" else 1.0 / (1.0 + np.exp(-logits)))
+        if self.mean == "logit":
+            return (total / len(self.transforms)).astype(np.float32)
         mean = np.clip(total / len(self.transforms), 1e-7, 1 - 1e-7)
         return np.log(mean / (1.0 - mean)).astype(np.float32)

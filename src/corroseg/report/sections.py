@@ -7,6 +7,7 @@ import numpy as np
 
 from corroseg.data.wells import resolve_width
 from corroseg.infer.bundle import WellPredictor
+from corroseg.infer.options import describe_threshold
 from corroseg.train.rundir import THRESHOLD_FILE
 from corroseg.models import metrics
 from corroseg.report import figures
@@ -90,8 +91,11 @@ def summary_section(info: RunInfo, predictor: WellPredictor | None, scored: Scor
         cards.append(("false alarms on real wells", "n/a", real if isinstance(real, str) else
                       "real wells 9 and 10 not found in the real data"))
     threshold = "n/a" if predictor is None else _fmt(predictor.threshold, "g")
+    tuned = (info.threshold or {}).get("threshold")
+    source = "" if predictor is None else describe_threshold(getattr(predictor, "options", None),
+                                                             tuned if isinstance(tuned, float) else None)
     cards.append(("threshold", threshold, "a pixel is corrosion when its probability reaches this"
-                  + ("" if predictor is None else f"; {describe_predictor(predictor)}")))
+                  + ("" if predictor is None else f"; {source}; {describe_predictor(predictor)}")))
     config = info.config or {}
     best = (info.metrics or {}).get("best", {})
     model = f"{config.get('model', 'unknown model')}"

@@ -17,9 +17,12 @@ from corroseg.errors import CorrosegInputError
 from corroseg.guard import check_replaceable, mark, output_lock
 from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import false_alarm_figures, score_split
+from corroseg.infer.options import describe_threshold
+from corroseg.infer.threshold import read_threshold
 from corroseg.report.sections import describe_predictor
 from corroseg.synth.generator import PRESETS, write_dataset
 from corroseg.train.config import load_config
+from corroseg.train.rundir import RunDir
 from corroseg.workflows.predict import predict_one_well
 from corroseg.workflows.report import REAL_WELLS, predict_real, write_report
 from corroseg.workflows.train import train
@@ -107,13 +110,15 @@ def _run_demo(out: Path, real: str | Path | None, say: Callable[[str], None], pr
     training = json.loads((run / "metrics.json").read_text())
 
     predictor = load_predictor(run)
+    tuned = read_threshold(run) if RunDir(run).threshold.is_file() else None
     t0 = time.perf_counter()
     scored = score_split(predictor, synthetic, "test")  # predicted once: the figures here, the pictures in the report
     scores = scored.figures
     step("evaluate", t0)
     summary: dict = {
         "run": str(run),
-        "prediction": f"threshold {predictor.threshold:g}, {describe_predictor(predictor)}",
+        "prediction": f"threshold {predictor.threshold:g} ({describe_threshold(predictor.options, tuned)}), "
+                      f"{describe_predictor(predictor)}",
         "training": training,
         "synthetic_test": {k: scores[k] for k in ("iou", "iou_nonempty", "global_iou", "precision", "recall", "f1",
                                                   "false_alarm_rate", "patches", "clean_patches")},

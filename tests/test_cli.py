@@ -40,8 +40,10 @@ def test_inspect_human_output_and_width_override(dataset):
 
 
 def test_inspect_well_file(dataset, tmp_path):
-    result = runner.invoke(app, ["wells", str(dataset), "--out", str(tmp_path / "w")])
-    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["wells", str(dataset), "--out", str(tmp_path / "t")])
+    assert result.exit_code == 0 and "test wells" in result.output  # the default split, as predict and evaluate
+    result = runner.invoke(app, ["wells", str(dataset), "--split", "train", "--out", str(tmp_path / "w")])
+    assert result.exit_code == 0 and "train wells" in result.output, result.output
     well = load_well(tmp_path / "w" / "well_1.npz")
     assert well.image.shape == (144, 72) and well.mask is not None
     summary = json.loads(runner.invoke(app, ["inspect", str(tmp_path / "w" / "well_1.npz"), "--json"]).stdout)
@@ -176,9 +178,26 @@ def test_training_cut_by_its_clock_while_improving_is_called_out(capsys):
     from corroseg.cli.run_commands import warn_if_cut_while_improving
     from corroseg.train.fit import cut_while_improving
 
-    assert cut_while_improving("max_time", 18, 19) and cut_while_improving("max_cpu_time", 17, 19)
-    assert not cut_while_improving("max_time", 10, 19)
+    assert cut_while_improving("max_time", 19, 19) and cut_while_improving("max_cpu_time", 18, 19)  # from 1
+    assert not cut_while_improving("max_time", 17, 19) and not cut_while_improving("max_time", 10, 19)
     assert not cut_while_improving("early_stopping", 18, 19) and not cut_while_improving("max_epochs", 18, 19)
     warn_if_cut_while_improving({"cut_while_improving": True, "stopped_by": "max_time", "best": {"epoch": 18},
                                  "epochs": 19})
     assert "still improving" in capsys.readouterr().err
+
+
+def test_one_list_syntax_for_every_list_option():
+    import typer
+
+    from corroseg.cli.common import parse_wells, parse_widths
+    from corroseg.train.config import load_config
+
+    assert parse_widths(["3=36,5=72"]) == parse_widths(["3=36", "5=72"]) == {3: 36, 5: 72}
+    assert parse_wells(["9,10"], "--x") == parse_wells(["9", "10"], "--x") == parse_wells(["9", "10,"], "--x") == [9, 10]
+    assert parse_wells(None, "--x") is None
+    with pytest.raises(typer.BadParameter, match="well numbers"):
+        parse_wells(["9,ten"], "--x")
+    assert load_config("default", ["val_wells=2,7"]).val_wells == load_config("default", ["val_wells=[2,7]"]).val_wells
+    assert load_config("default", ["val_wells=7"]).val_wells == (7,)
+    assert load_config("default", ["exclude_wells=9,10"]).exclude_wells == (9, 10)
+    assert load_config("default", ["expansion=hflip"]).expansion == ("hflip",)

@@ -88,3 +88,21 @@ def test_report_command_writes_one_html_file(tiny_run, synth_data, tmp_path):
     assert text.startswith("<!DOCTYPE html>") and "data:image/png;base64," in text
     one_line_error(runner.invoke(app, ["report", str(tiny_run), "--data", str(synth_data), "--out", str(out)]),
                    "report.html")
+
+
+def test_device_option_runs_on_the_cpu_and_refuses_a_gpu_this_machine_lacks(tiny_run, synth_data, scores, tmp_path):
+    import torch
+
+    from corroseg.infer.options import PredictOptions
+
+    assert _evaluate(str(tiny_run), str(synth_data), "--device", "cpu")["iou"] == scores["iou"]
+    with pytest.raises(Exception, match="choose cpu, cuda"):
+        PredictOptions(device="tpu")
+    one_line_error(runner.invoke(app, ["predict", str(tiny_run), str(synth_data), "--out", str(tmp_path / "s.csv"),
+                                       "--device", "cuda", "--engine", "onnx"]), "onnx engine runs on the CPU")
+    if not torch.cuda.is_available():
+        one_line_error(runner.invoke(app, ["predict", str(tiny_run), str(synth_data), "--out",
+                                           str(tmp_path / "s.csv"), "--device", "cuda"]), "no CUDA device")
+        assert not (tmp_path / "s.csv").exists()
+    else:  # a GPU machine: the same masks as the CPU's, to float tolerance
+        assert abs(_evaluate(str(tiny_run), str(synth_data), "--device", "cuda")["iou"] - scores["iou"]) < 1e-3

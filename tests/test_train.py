@@ -273,3 +273,12 @@ def test_cpu_time_budget_stops_mid_epoch_and_still_validates(synth_data, tmp_pat
     trained = metrics["train_patches_per_s"] * metrics["train_seconds"]
     assert 0 < trained < 4000 * 2 / 4  # 72x36 windows are 2 patches each: far from a whole epoch
     assert (out / "model.safetensors").is_file()
+
+
+def test_the_training_bar_counts_epochs_from_one_on_stderr():
+    from corroseg.train.callbacks import TrainingBar
+
+    bar = TrainingBar()
+    bar._trainer = type("Trainer", (), {"max_epochs": 5})()
+    assert bar._get_train_description(0).strip() == "Epoch 1/5" and bar._get_train_description(4).strip() == "Epoch 5/5"
+    assert bar._console_kwargs["stderr"] is True  # stdout keeps the results only

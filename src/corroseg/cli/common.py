@@ -33,8 +33,8 @@ class SafeConsole(Console):
             return super().render_str(text, **{**options, "markup": False})
 
 
-console = SafeConsole()
-err_console = SafeConsole(stderr=True)
+console = SafeConsole(soft_wrap=True)  # a line is never broken by rich: logs and pipes keep it whole
+err_console = SafeConsole(stderr=True, soft_wrap=True)
 
 
 def print_error(text: str) -> None:
@@ -145,12 +145,33 @@ def user_errors(command):
     return wrapper
 
 
+def list_items(values: list[str] | str | None) -> list[str]:
+    """The items of a list option, written once for every command: repeated (``--x 9 --x 10``),
+    comma-separated (``--x 9,10``) or both."""
+    if values is None:
+        return []
+    values = [values] if isinstance(values, str) else values
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def parse_wells(values: list[str] | str | None, option: str) -> list[int] | None:
+    """Well numbers of a list option (see :func:`list_items`); None when not given."""
+    items = list_items(values)
+    if not items:
+        return None
+    try:
+        return [int(item) for item in items]
+    except ValueError:
+        raise typer.BadParameter(f"{','.join(items)!r}: expected well numbers such as 9,10",
+                                 param_hint=option) from None
+
+
 def parse_widths(values: list[str] | None) -> dict[int | None, int] | None:
-    """``["72"]`` -> all wells 72 px; ``["3=36", "5=72"]`` -> per well."""
+    """``["72"]`` -> all wells 72 px; ``["3=36", "5=72"]`` or ``["3=36,5=72"]`` -> per well."""
     if not values:
         return None
     widths: dict[int | None, int] = {}
-    for value in values:
+    for value in list_items(values):
         well, _, width = value.rpartition("=")
         try:
             key = int(well) if well else None
@@ -164,7 +185,8 @@ def parse_widths(values: list[str] | None) -> dict[int | None, int] | None:
 
 WidthOption = Annotated[
     Optional[list[str]],
-    typer.Option("--width", help="Override inferred well width: 72 (all wells) or WELL=WIDTH; repeatable."),
+    typer.Option("--width", help="Override inferred well width: 72 (all wells) or WELL=WIDTH, e.g. 3=36,5=72 "
+                 "(comma-separated or repeated)."),
 ]
 
 

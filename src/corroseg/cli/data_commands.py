@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from corroseg.cli.common import WidthOption, app, console, err_console, parse_widths, user_errors
+from corroseg.cli.common import WidthOption, app, console, err_console, parse_wells, parse_widths, user_errors
 from corroseg.data.challenge import FALSE_ALARM_WELLS
 from corroseg.errors import CorrosegInputError
 
@@ -92,7 +92,8 @@ def _print_well(summary: dict) -> None:
 def wells(
     data: Annotated[Path, typer.Argument(help="Dataset folder, image folder or .zip.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the well .npz files.")],
-    split: Annotated[str, typer.Option(help="train or test.")] = "train",
+    split: Annotated[str, typer.Option(help="Split of a dataset folder: test or train (as predict and evaluate).")
+                     ] = "test",
     width: WidthOption = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing well files.")] = False,
 ):
@@ -100,7 +101,8 @@ def wells(
     from corroseg.data.export import export_wells
 
     written = export_wells(data, out, split=split, widths=parse_widths(width), progress=True, force=force)
-    console.print(f"wrote {len(written)} wells to {escape(str(out))}")
+    other = "train" if split == "test" else "test"
+    console.print(f"wrote {len(written)} {split} wells to {escape(str(out))} (--split {other} for the {other} wells)")
 
 
 @app.command()
@@ -151,15 +153,6 @@ def synth(
     inspect(out, as_json=False, width=None)
 
 
-def _well_list(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    try:
-        return [int(w) for w in text.split(",") if w.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"{text!r}: expected comma-separated well numbers") from None
-
-
 @app.command()
 @user_errors
 def realism(
@@ -169,9 +162,11 @@ def realism(
     max_patches: Annotated[int, typer.Option(help="Clean patches per side in the two-sample tests.")] = 4000,
     seed: Annotated[int, typer.Option(help="Sampling and training seed.")] = 0,
     plots: Annotated[Optional[Path], typer.Option(help="Folder for comparison plots.")] = None,
-    exclude_real: Annotated[str, typer.Option(help="Real wells left out (the false-alarm test).")] = ",".join(map(str, FALSE_ALARM_WELLS)),
-    real_wells: Annotated[Optional[str], typer.Option(help="Only these real wells, e.g. 1,2,3.")] = None,
-    synthetic_wells: Annotated[Optional[str], typer.Option(help="Only these wells of SYNTHETIC.")] = None,
+    exclude_real: Annotated[list[str], typer.Option(
+        metavar="WELLS", help="Real wells left out (the false-alarm test), e.g. 9,10 (comma-separated or repeated).")] = [
+        ",".join(map(str, FALSE_ALARM_WELLS))],
+    real_wells: Annotated[Optional[list[str]], typer.Option(metavar="WELLS", help="Only these real wells, e.g. 1,2,3.")] = None,
+    synthetic_wells: Annotated[Optional[list[str]], typer.Option(metavar="WELLS", help="Only these wells of SYNTHETIC, e.g. 1,2.")] = None,
     protocol: Annotated[str, typer.Option(help="patches, wells or both (see docs/realism.md).")] = "both",
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing plots.")] = False,
     deep_patches: Annotated[int, typer.Option(
@@ -192,9 +187,9 @@ def realism(
         refuse_overwriting_inputs([plots / "statistics.png", plots / "wells.png"], datasets=[synthetic, real])
         refuse_existing([plots / "statistics.png", plots / "wells.png"], force)
         lock = output_lock(plots)
-    excluded = _well_list(exclude_real) or []
-    chosen_real = _well_list(real_wells)
-    chosen_synthetic = _well_list(synthetic_wells)
+    excluded = parse_wells(exclude_real, "--exclude-real") or []
+    chosen_real = parse_wells(real_wells, "--real-wells")
+    chosen_synthetic = parse_wells(synthetic_wells, "--synthetic-wells")
     with err_console.status("loading wells"):
         synthetic_sample = load_sample(synthetic, "synthetic", wells=chosen_synthetic)
         real_sample = load_sample(real, "real", wells=chosen_real, exclude=excluded)

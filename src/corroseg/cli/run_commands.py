@@ -121,12 +121,16 @@ WalkerOption = Annotated[
 ]
 
 
-def _load_predictor(runs: list[Path], threshold: str | None, tta: bool | None, engine: str = "auto",
-                    walker: bool | None = None):
-    from corroseg.infer.ensemble import load_predictor
+DeviceOption = Annotated[
+    str, typer.Option("--device", help="Where the network runs (torch engine): cpu, cuda, cuda:N, or auto (a GPU "
+                                       "when torch sees one).")]
+
+
+def _options(threshold: str | None, tta: bool | None, engine: str, walker: bool | None, device: str):
+    """The command line's prediction options, validated once (:class:`corroseg.infer.options.PredictOptions`)."""
     from corroseg.infer.options import PredictOptions
 
-    return load_predictor(runs, PredictOptions(threshold=threshold, tta=tta, engine=engine, random_walker=walker))
+    return PredictOptions(threshold=threshold, tta=tta, engine=engine, random_walker=walker, device=device)
 
 
 TTAOption = Annotated[
@@ -176,6 +180,7 @@ def evaluate(
     threshold: ThresholdOption = None,
     engine: EngineOption = "auto",
     walker: WalkerOption = None,
+    device: DeviceOption = "cpu",
 ):
     """Challenge metric, iou_nonempty, precision, recall, F1 and a per-well table.
 
@@ -183,10 +188,9 @@ def evaluate(
     (mean and spread over folds).
     """
     check_split(split)
-    from corroseg.infer.options import PredictOptions
     from corroseg.workflows.evaluate import evaluate_runs
 
-    options = PredictOptions(threshold=threshold, tta=tta, engine=engine, random_walker=walker)
+    options = _options(threshold, tta, engine, walker, device)
     result = evaluate_runs(runs, data, split, options, widths=parse_widths(width), blank_corrupted=not keep_corrupted,
                            false_alarm=false_alarm, status=err_console.status, out=out, force=force)
     if as_json:
@@ -220,12 +224,14 @@ def predict(
     threshold: ThresholdOption = None,
     engine: EngineOption = "auto",
     walker: WalkerOption = None,
+    device: DeviceOption = "cpu",
 ):
     """Predict a submission CSV for challenge patches, or a mask + PNG strip for whole wells."""
     check_split(split)
+    from corroseg.infer.ensemble import load_predictor
     from corroseg.workflows.predict import predict_path
 
-    predictor = _load_predictor(runs, threshold, tta, engine, walker)
+    predictor = load_predictor(runs, _options(threshold, tta, engine, walker, device))
     folder = not out.suffix  # many wells: a progress bar over wells instead of a spinner
     with contextlib.nullcontext() if folder else err_console.status("predicting"):
         result = predict_path(predictor, source, out, split=split, blank_corrupted=not keep_corrupted,

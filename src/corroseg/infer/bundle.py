@@ -69,10 +69,12 @@ def load_run_model(run: str | Path) -> tuple[torch.nn.Module, TrainConfig]:
 
 
 class TorchModel:
-    """A torch module as a predictor callable: ``(N, 1, H, W) float32 -> logits`` (numpy)."""
+    """A torch module as a predictor callable: ``(N, 1, H, W) float32 -> logits`` (numpy), on ``device``."""
 
-    def __init__(self, model: torch.nn.Module, channels_last: bool = False, bf16: bool = False):
-        self.model = model.eval()
+    def __init__(self, model: torch.nn.Module, channels_last: bool = False, bf16: bool = False,
+                 device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
         self.channels_last = channels_last
         self.bf16 = bf16
         if channels_last:
@@ -80,12 +82,25 @@ class TorchModel:
 
     @torch.inference_mode()
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             logits = self.model(x)
-        return logits.float().numpy()
+        return logits.float().cpu().numpy()
+
+
+def torch_device(name: str) -> torch.device:
+    """The torch device of a ``--device`` value; one line when this machine has no such device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise CorrosegUserError(f"--device {name}: torch sees no CUDA device on this machine (use --device cpu)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise CorrosegUserError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 class WellPredictor(ABC):
@@ -196,15 +211,16 @@ class Predictor(WellPredictor):
         scaler = PatchScaler.load(run / SCALER)
         if options.threads:
             torch.set_num_threads(options.threads)
+        device = torch_device(options.device)
         engine = options.engine
         if engine == "auto":
-            engine = "onnx" if RunDir(run).has_fresh_onnx and not options.bf16 else "torch"
+            engine = "onnx" if RunDir(run).has_fresh_onnx and not options.bf16 and device.type == "cpu" else "torch"
         if engine == "onnx":
             from corroseg.infer.onnx import onnx_model_for_run  # ONNX Runtime loads only when asked for
 
             predictor = onnx_model_for_run(run, model, options.threads)
         else:
-            predictor = TorchModel(model, bf16=options.bf16)
+            predictor = TorchModel(model, bf16=options.bf16, device=device)
         if options.tta:
             transforms = ["identity", "flip_depth", "flip_azimuth"]
             if config.window != "patch":  # a half-turn roll is exact on the whole circumference only

@@ -11,6 +11,7 @@ ensemble and to each fold scored alone, and written beside every output
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -45,6 +46,9 @@ class PredictOptions:
         Torch / ONNX Runtime threads (None: their default).
     bf16 : bool
         bfloat16 autocast (torch engine only).
+    device : str
+        Where the torch engine runs: ``cpu`` (default), ``cuda``, ``cuda:N``, or ``auto``
+        (a CUDA device when torch sees one). ONNX Runtime runs on the CPU.
     threshold_source : str
         Where the threshold came from: "given", "config" or "tuned" (set when resolved).
     """
@@ -55,6 +59,7 @@ class PredictOptions:
     random_walker: bool | None = None
     threads: int | None = None
     bf16: bool = False
+    device: str = "cpu"
     threshold_source: str = ""
 
     def __post_init__(self):
@@ -75,6 +80,10 @@ class PredictOptions:
             raise CorrosegUserError(f"engine {self.engine!r}: choose from {', '.join(ENGINES)}")
         if self.bf16 and self.engine == "onnx":
             raise CorrosegUserError("bf16 is a torch option; the onnx engine runs fp32")
+        if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", str(self.device)):
+            raise CorrosegUserError(f"device {self.device!r}: choose cpu, cuda, cuda:N or auto")
+        if self.engine == "onnx" and self.device.startswith("cuda"):
+            raise CorrosegUserError(f"device {self.device}: the onnx engine runs on the CPU; use --engine torch")
         if self.threads is not None and self.threads < 1:
             raise CorrosegUserError(f"threads {self.threads}: must be at least 1")
 

@@ -1,12 +1,13 @@
 """Training callbacks: gradual unfreezing of a pretrained encoder, throughput, a CPU-time budget,
-the resumed config saved when training starts."""
+the resumed config saved when training starts, the training bar."""
 
 from __future__ import annotations
 
+import sys
 import time
 
 import lightning as L
-from lightning.pytorch.callbacks import BaseFinetuning
+from lightning.pytorch.callbacks import BaseFinetuning, RichProgressBar
 
 
 class GradualUnfreezing(BaseFinetuning):
@@ -118,3 +119,19 @@ class SaveConfigOnStart(L.Callback):
 
         if trainer.is_global_zero:
             save_config(self.cfg, self.path)
+
+
+class TrainingBar(RichProgressBar):
+    """Lightning's rich bar on stderr (stdout stays for results), counting epochs from 1 as people do."""
+
+    def __init__(self):
+        console = {"stderr": True}
+        if not sys.stderr.isatty():  # a log file: one wide line per bar, not metrics wrapped at 80 columns
+            console["width"] = 240
+        super().__init__(leave=True, console_kwargs=console)
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        description = f"Epoch {current_epoch + 1}"
+        if self.trainer.max_epochs is not None and self.trainer.max_epochs > 0:
+            description += f"/{self.trainer.max_epochs}"
+        return f"{description:{len(self.validation_description)}}"

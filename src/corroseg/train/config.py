@@ -306,7 +306,16 @@ def _coerce(values: dict) -> dict:
                 pass
         if key == "precision" and isinstance(value, int):
             out[key] = str(value)
+        if key in LIST_KEYS:  # one list syntax on the command line: 2,7 as well as [2,7]
+            if isinstance(value, str) and "," in value:
+                out[key] = [yaml.safe_load(item) for item in value.split(",") if item.strip()]
+            elif isinstance(value, int) and not isinstance(value, bool) or key == "expansion" and isinstance(value, str):
+                out[key] = [value]
     return out
+
+
+LIST_KEYS = ("val_wells", "exclude_wells", "expansion")
+"""Config keys holding lists: ``val_wells=2,7``, ``val_wells=[2,7]`` and ``val_wells=7`` all work."""
 
 
 def read_yaml(path: str | Path) -> dict:

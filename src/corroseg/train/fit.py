@@ -26,7 +26,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from safetensors import SafetensorError
@@ -35,7 +35,7 @@ from safetensors.torch import save_file
 from corroseg.atomic import atomic_path, remove_temps, write_json
 from corroseg.errors import CorrosegInputError, CorrosegUserError, interrupt_behind
 from corroseg.guard import check_replaceable, mark
-from corroseg.train.callbacks import CpuTimeBudget, GradualUnfreezing, SaveConfigOnStart, Throughput
+from corroseg.train.callbacks import CpuTimeBudget, GradualUnfreezing, SaveConfigOnStart, Throughput, TrainingBar
 from corroseg.train.checkpointing import AtomicCheckpointIO, AtomicCSVLogger, RunCheckpoint, write_failure
 from corroseg.data.scaling import PatchScaler
 from corroseg.models.budget import check_memory
@@ -112,7 +112,7 @@ def _trainer(cfg: TrainConfig, out: Path, progress: bool, resume: bool,
     if cfg.max_cpu_time:
         callbacks.append(CpuTimeBudget(cfg.max_cpu_time))
     if progress:
-        callbacks.append(RichProgressBar(leave=True))
+        callbacks.append(TrainingBar())
     # a resumed session logs beside the first one (CSVLogger would rewrite its file)
     sessions = sorted((out / "logs").glob("**/metrics.csv")) if resume else []
     version = f"session-{len(sessions) + 1}" if sessions else ""
@@ -328,7 +328,8 @@ def summarize_training(out: Path, trainer: L.Trainer, throughput: Throughput, wa
     best: dict = {}
     if "val_iou" in curves and curves["val_iou"].notna().any():
         row = curves.loc[curves["val_iou"].idxmax()]
-        best = {k: _number(row[k]) for k in ("epoch", "val_iou", "val_iou_nonempty", "val_loss") if k in row}
+        best = {k: _number(row[k]) for k in ("val_iou", "val_iou_nonempty", "val_loss") if k in row}
+        best = {"epoch": int(row["epoch"]) + 1, **best}  # counted from 1, as the bar and people count them
     epochs = int(trainer.current_epoch)
     speed = throughput.patches_per_second
     if not throughput.seconds and "train_patches_per_s" in curves:  # ddp_spawn: figures live in the workers
@@ -353,8 +354,11 @@ def summarize_training(out: Path, trainer: L.Trainer, throughput: Throughput, wa
 
 
 def cut_while_improving(stopped_by: str, best_epoch: int | None, epochs: int) -> bool:
-    """True when a clock (not patience or max_epochs) ended training with its best epoch among the last two."""
-    return stopped_by in ("max_time", "max_cpu_time") and best_epoch is not None and best_epoch >= epochs - 2
+    """True when a clock (not patience or max_epochs) ended training with its best epoch among the last two.
+
+    ``best_epoch`` counts from 1 (the last of ``epochs`` is ``epochs``).
+    """
+    return stopped_by in ("max_time", "max_cpu_time") and best_epoch is not None and best_epoch >= epochs - 1
 
 
 def _number(value) -> float | int | None:

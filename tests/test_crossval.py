@@ -155,7 +155,7 @@ def test_several_runs_ensemble_and_threshold_choice(folds_run, tiny_run):
 def test_cli_evaluates_folds_with_spread_and_predicts_with_an_ensemble(folds_run, tiny_run, synth_data, tmp_path):
     result = runner.invoke(app, ["evaluate", str(folds_run), str(synth_data), "--json"])
     assert result.exit_code == 0, result.output
-    scores = json.loads(result.output)
+    scores = json.loads(result.stdout)
     folds = scores["folds"]
     assert len(folds["per_fold"]) == 2
     values = [f["iou"] for f in folds["per_fold"]]

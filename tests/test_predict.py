@@ -432,3 +432,31 @@ def test_cli_evaluate_json_is_strict_json_without_corroded_patches(tiny_run, tmp
     assert result.exit_code == 0, result.output
     summary = _strict_json(result.stdout)
     assert summary["patches_with_corrosion"] == 0
+
+
+def test_a_single_well_shows_its_rows_predicted_across_every_ensemble_member(tiny_run, synth_data):
+    from rich.progress import Progress
+
+    from corroseg.infer.ensemble import load_predictor
+    from corroseg.workflows.predict import rows_progress
+
+    well = load_well(synth_data / "wells" / "test_well_1.npz")
+    rows = well.image.shape[0]
+    predictor = load_predictor([tiny_run, tiny_run])  # two members: the well is run through twice
+    for member in predictor.members:
+        member.batch_size = 1  # a report after every tile
+    seen = []
+    with Progress(disable=True) as bar:
+        with rows_progress(bar, "predicting", rows, passes=2) as task:
+            update = bar.update
+
+            def watch(task_id, **fields):
+                seen.append(fields.get("completed"))
+                update(task_id, **fields)
+
+            bar.update = watch
+            predictor.predict_well(well.image)
+            bar.update = update
+            assert bar.tasks[0].completed == 2 * rows and bar.tasks[0].total == 2 * rows
+    counts = [c for c in seen if c is not None]
+    assert counts == sorted(counts) and counts[-1] == 2 * rows and min(counts) < rows  # one rising count, not two

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import dataclasses
 import importlib.util
 import json
 import re
@@ -18,11 +19,15 @@ from conftest import REAL_DATA, requires_real_data
 
 from corroseg.errors import CorrosegInputError
 from corroseg.infer.bundle import Predictor
-from corroseg.infer.evaluate import evaluate, false_alarms
+from corroseg.infer.evaluate import evaluate, false_alarms, score_split
 from corroseg.report import figures
+from corroseg.report.markup import CSS, _readable
+from corroseg.report.run_info import RunInfo
 from corroseg.train.rundir import REPORT_FILE as REPORT_NAME
 from corroseg.workflows.report import write_report
-from corroseg.report.sections import section_rows
+from corroseg.report.sections import HOW_TO_READ, section_rows, summary_section
+from corroseg.report.strips import FALSE_NEGATIVE, OUTCOME_COLOURS
+from corroseg.report.views import WellView
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_URI = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
@@ -120,6 +125,64 @@ def test_text_has_no_nan_or_python_reprs(report):
     assert "None" not in visible and "array(" not in visible
 
 
+def test_threshold_curve_is_drawn_not_listed(report, tiny_run, predictor):
+    _, text, _ = report
+    tuned = json.loads((tiny_run / "threshold.json").read_text())
+    summary, config = section(text, "summary"), section(text, "config")
+    assert 'alt="threshold curve"' in summary  # drawn where the threshold in use is known
+    assert f"The masks use {predictor.threshold:g}" in summary
+    assert f"Tuned threshold {tuned['threshold']:g}" in config and "validation wells" in config
+    assert "curve." not in config and len(re.findall(r'class="k"', config)) < 70  # no longer 37 curve cells
+    used, best = 0.5, max(tuned["curve"], key=tuned["curve"].get)
+    fig = figures.threshold_curve_figure({float(t): v for t, v in tuned["curve"].items()}, float(best), used)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(label.startswith(f"tuned {float(best):g}") for label in labels)
+    assert any(label.startswith("used by the masks 0.5") for label in labels)
+    assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--"] == [used]
+
+
+def test_config_values_read_as_words_not_json(report):
+    _, text, _ = report
+    config = without_images(section(text, "config"))
+    assert not re.search(r"[\[\]{}]", config)  # no JSON list or mapping printed raw
+    assert re.search(r"\d+ px: wells \d+", config)  # data.json's widths, grouped by width
+    assert _readable("widths", {"1": 72, "10": 36, "2": 36}) == "36 px: wells 2, 10; 72 px: wells 1"
+    assert _readable("assignment", [[3, 1], [2]]) == "fold 0: wells 1, 3; fold 1: wells 2"
+    assert _readable("model_options", {}) == "none" and _readable("expansion", ["none"]) == "none"
+    assert _readable("model_options", {"channels": [8, 4]}) == "channels: 8, 4"  # only wells are sorted
+    assert _readable("train_seconds", 198.8) == "198.8 s" and _readable("train_pixels", 10428912) == "10,428,912 px"
+
+
+def test_the_two_false_alarm_figures_have_distinct_names(report):
+    _, text, _ = report
+    header = re.findall(r"<th>(.*?)</th>", section(text, "per-well"))
+    assert "false alarm rate (clean synthetic pixels)" in header and "false alarm rate" not in header
+    assert "false alarms on real wells" in section(text, "summary")
+
+
+def test_missed_has_one_colour_that_is_not_the_image_blue():
+    missed = OUTCOME_COLOURS[FALSE_NEGATIVE]
+    swatch = "#" + "".join(f"{round(255 * float(c)):02x}" for c in missed)
+    assert re.search(r"\.fn::before\{[^}]*background:" + swatch, CSS)  # the legend swatch is the figures' colour
+    assert 'class="fn">amber' in HOW_TO_READ and "blue</span>" not in HOW_TO_READ
+    assert missed[2] < 0.3 < missed[0]  # amber: red and green high, blue low, unlike the metal-loss blues
+
+
+def test_a_model_that_flags_nothing_is_called_out(tiny_run, predictor, synth_data):
+    blind = dataclasses.replace(predictor, threshold=0.999999, postprocess=None)
+    scored = score_split(blind, synth_data, "test")
+    assert not scored.labelled_masks.any()
+    image = np.zeros((72, 36), np.float32)
+    quiet = WellView("real x_train well 9", image, np.full_like(image, 0.1), np.zeros((72, 36), np.uint8), well=9,
+                     false_alarm_well=True)
+    html = summary_section(RunInfo.read(tiny_run), blind, scored, ([quiet], [])).html()
+    assert html.index('class="warning"') < html.index('class="cards"')  # the first thing the summary says
+    assert "flags no pixel" in html
+    card = html[html.index("false alarms on real wells"):]
+    assert "0.000%" in card and "not a good model" in card[:card.index("</div></div>")]
+
+
 def test_written_atomically_and_refuses_to_overwrite(report, tiny_run, predictor):
     path, _, _ = report
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temporary leftovers
@@ -143,7 +206,8 @@ def test_missing_inputs_each_say_so(tiny_run, predictor, tmp_path):
         assert 'class="missing"' in section(text, name), name
     assert "metrics.json" in section(text, "config")
     assert "no-real-data" in section(text, "real-wells")
-    assert "<img" not in text  # nothing to draw without curves, data or real wells
+    # nothing to draw without curves, data or real wells: only threshold.json's curve is left
+    assert re.findall(r'<img [^>]*alt="([^"]*)"', text) == ["threshold curve"]
 
 
 def test_unlabelled_data_says_what_is_missing(tiny_run, predictor, synth_data, tmp_path):
@@ -163,6 +227,9 @@ def folds_run(run: Path, to: Path, folds: int = 2) -> Path:
     (to / "folds.json").write_text(json.dumps({"format": "corroseg-folds/1", "folds": folds, "data": "/nowhere",
                                                "assignment": [[k + 1] for k in range(folds)], "per_fold": per_fold,
                                                "oof_iou_mean": 0.55, "oof_iou_std": 0.05}))
+    tuned = json.loads((run / "threshold.json").read_text())
+    tuned.update(source="out-of-fold", wells=list(range(1, folds + 1)))
+    (to / "threshold.json").write_text(json.dumps(tuned))
     return to
 
 
@@ -172,6 +239,9 @@ def test_cross_validation_run_plots_each_fold(tiny_run, tmp_path):
     assert "<img" in section(text, "learning-curves")
     config = section(text, "config")
     assert "2 folds" in config and "fold_1" in config and "0.600" in config
+    assert "fold 0: wells 1; fold 1: wells 2" in config  # folds.json's assignment, in words
+    assert "out-of-fold predictions of training wells 1, 2" in config
+    assert 'alt="threshold curve"' in section(text, "summary")
     assert "0.550" in section(text, "summary")
     assert "/nowhere" in section(text, "per-well")  # the dataset folds.json names
 
@@ -220,6 +290,43 @@ def test_pixel_statistics():
     curve = figures.precision_recall(probability, truth, threshold=0.5)
     assert curve.positives == 3 and curve.average_precision == pytest.approx(1.0)
     assert curve.point == (0.5, 1.0, 1.0)
+
+
+def test_precision_recall_labels_stay_inside_the_axes():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    rng = np.random.default_rng(0)
+    truth = rng.random(20_000) < 0.3
+    probability = np.clip(truth * 0.6 + rng.random(20_000) * 0.5, 0, 1)
+    fig = figures.precision_recall_figure(figures.precision_recall(probability, truth))
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    ax = fig.axes[0]
+    box = ax.get_window_extent(renderer)
+    labels = [t for t in ax.texts if t.get_text().startswith("F1")]
+    assert len(labels) == 4
+    for label in labels:
+        extent = label.get_window_extent(renderer)
+        assert box.x0 < extent.x0 and extent.x1 < box.x1 and box.y0 < extent.y0 and extent.y1 < box.y1, label
+
+
+def test_worst_patches_have_readable_titles_a_colour_bar_and_a_legend():
+    rng = np.random.default_rng(0)
+    images = (0.02 * rng.standard_normal((12, 36, 36))).astype(np.float32)
+    images[0, :4] = np.nan  # corrupted pixels are no data
+    truths = np.zeros((12, 36, 36), np.uint8)
+    truths[:, :, 10:14] = 1
+    predictions = np.roll(truths, 3, axis=2)
+    fig = figures.patch_grid_figure(images, truths, predictions, [f"well 1 patch {i}: IoU 0.00" for i in range(12)])
+    width, _ = fig.get_size_inches()
+    assert width <= 12.7  # at 100 dpi it fits the report's ~1,260 px column, so 10 pt stays 10 pt
+    titles = [ax.title for ax in fig.axes if ax.get_title()]
+    assert len(titles) == 12 and min(t.get_fontsize() for t in titles) >= 10
+    bars = [ax for ax in fig.axes if "(in)" in ax.get_xlabel()]
+    assert len(bars) == 1  # one colour bar, labelled in inches, for the one shared scale
+    limits = {ax.images[0].get_clim() for ax in fig.axes if ax.images and ax.images[0].get_array().ndim == 2}
+    assert len(limits) == 1 and next(iter(limits))[0] == -next(iter(limits))[1]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"found", "false alarm", "missed", "no data"} <= set(legend)
 
 
 def test_report_modules_never_import_pyplot():

@@ -15,6 +15,7 @@ from corroseg.report.strips import (
     FALSE_NEGATIVE,
     FALSE_POSITIVE,
     NO_DATA,
+    OUTCOME_COLOURS,
     TRUE_NEGATIVE,
     TRUE_POSITIVE,
     _reduce_rows,
@@ -145,10 +146,16 @@ def test_outcome_categories_tell_false_alarm_from_true_positive():
     # In the figure, a false alarm and a true positive get different colours in the mask panel.
     image, probability, mask, truth = _well(144, 36)
     mask[100:110, 30] = 1  # false alarm
+    mask[144 // 4 + 15 :, 5] = 0  # the end of the groove is missed
     fig = well_strip_figure(image, probability, mask, truth=truth)
     rgb = fig.axes[2].images[0].get_array()
-    hit, alarm, quiet = rgb[144 // 4 + 1, 5], rgb[105, 30], rgb[5, 20]
-    assert not np.allclose(hit, alarm) and not np.allclose(alarm, quiet) and not np.allclose(hit, quiet)
+    hit, alarm, quiet, missed = rgb[144 // 4 + 1, 5], rgb[105, 30], rgb[5, 20], rgb[144 // 4 + 17, 5]
+    colours = (hit, alarm, quiet, missed)
+    assert all(not np.allclose(a, b) for i, a in enumerate(colours) for b in colours[i + 1 :])
+    # Missed is not blue: blue is metal loss in the image panel beside it.
+    assert np.allclose(missed, OUTCOME_COLOURS[FALSE_NEGATIVE]) and missed[2] < 0.5 * min(missed[0], missed[1])
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[:3] == ["found", "false alarm", "missed"]  # the words of the patch grid and the page
     with pytest.raises(ValueError, match="truth"):
         outcome_categories(mask, truth[:10])
 

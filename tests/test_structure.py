@@ -81,7 +81,7 @@ def test_evaluate_of_a_folds_run_uses_the_same_options_for_the_ensemble_and_each
                                                                                       flags):
     result = CliRunner().invoke(app, ["evaluate", str(folds_run), str(synth_data), "--json", *flags])
     assert result.exit_code == 0, result.output
-    figures = json.loads(result.output)
+    figures = json.loads(result.stdout)
     assert figures["folds"]["options"] == figures["options"]
     expected = PredictOptions(*(0.3, True, "auto", False) if flags else ()).resolve([folds_run])
     assert figures["options"] == expected.record(load_predictor(folds_run, expected).members[0].config)

@@ -37,6 +37,33 @@ console = SafeConsole(soft_wrap=True)  # a line is never broken by rich: logs an
 err_console = SafeConsole(stderr=True, soft_wrap=True)
 
 
+class _Lines:
+    """What ``status`` gives when stderr is not a terminal: each message on its own line (a log shows progress).
+
+    The first message waits a second: a command refused at once prints its one error line only.
+    """
+
+    def __init__(self, message: str):
+        self._first = threading.Timer(1.0, self.update, (message,))
+        self._first.daemon = True
+
+    def __enter__(self):
+        self._first.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._first.cancel()
+
+    def update(self, message: str) -> None:
+        self._first.cancel()
+        err_console.print(escape(message), highlight=False)
+
+
+def status(message: str):
+    """A spinner with ``message`` on a terminal, one line per message elsewhere; ``.update(text)`` changes it."""
+    return err_console.status(escape(message)) if err_console.is_terminal else _Lines(message)
+
+
 def print_error(text: str) -> None:
     """``error: TEXT`` on stderr as one line: no markup, no line breaks, never wrapped."""
     err_console.print(f"[red]error:[/] {escape(' '.join(str(text).splitlines()))}", highlight=False,

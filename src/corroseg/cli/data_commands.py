@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from corroseg.cli.common import WidthOption, app, console, err_console, parse_wells, parse_widths, user_errors
+from corroseg.cli.common import WidthOption, app, console, err_console, parse_wells, parse_widths, status, user_errors
 from corroseg.data.challenge import FALSE_ALARM_WELLS
 from corroseg.errors import CorrosegInputError
 
@@ -190,10 +190,10 @@ def realism(
     excluded = parse_wells(exclude_real, "--exclude-real") or []
     chosen_real = parse_wells(real_wells, "--real-wells")
     chosen_synthetic = parse_wells(synthetic_wells, "--synthetic-wells")
-    with err_console.status("loading wells"):
+    with status("loading wells"):
         synthetic_sample = load_sample(synthetic, "synthetic", wells=chosen_synthetic)
         real_sample = load_sample(real, "real", wells=chosen_real, exclude=excluded)
-    with err_console.status("training the two-sample classifiers"):
+    with status("training the two-sample classifiers"):
         try:
             result = judge(synthetic_sample, real_sample, max_patches=max_patches, seed=seed, protocols=protocols,
                            deep_patches=deep_patches)

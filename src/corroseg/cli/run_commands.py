@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from corroseg.cli.common import (OverridesArgument, WidthOption, app, check_split, console, err_console, fmt,
-                                 parse_widths, print_json, user_errors)
+                                 parse_widths, print_json, status, user_errors)
 from corroseg.errors import CorrosegUserError
 
 
@@ -192,7 +192,7 @@ def evaluate(
 
     options = _options(threshold, tta, engine, walker, device)
     result = evaluate_runs(runs, data, split, options, widths=parse_widths(width), blank_corrupted=not keep_corrupted,
-                           false_alarm=false_alarm, status=err_console.status, out=out, force=force)
+                           false_alarm=false_alarm, status=status, out=out, force=force)
     if as_json:
         print_json(result)
         return
@@ -232,10 +232,10 @@ def predict(
     from corroseg.workflows.predict import predict_path
 
     predictor = load_predictor(runs, _options(threshold, tta, engine, walker, device))
-    folder = not out.suffix  # many wells: a progress bar over wells instead of a spinner
-    with contextlib.nullcontext() if folder else err_console.status("predicting"):
+    wells = out.suffix != ".csv"  # whole wells: a bar of rows (and of wells for a folder) instead of a spinner
+    with contextlib.nullcontext() if wells else status("predicting"):
         result = predict_path(predictor, source, out, split=split, blank_corrupted=not keep_corrupted,
-                              widths=parse_widths(width), force=force, progress=folder, runs=runs)
+                              widths=parse_widths(width), force=force, progress=wells, runs=runs)
     if result["kind"] == "submission":
         console.print(f"wrote {escape(result['csv'])}: {result['patches']} patches, "
                       f"{result['patches_with_corrosion']} with corrosion")
@@ -276,9 +276,8 @@ def report(
     """One self-contained HTML report: config, learning curves, per-well scores, wells, calibration, real wells."""
     from corroseg.workflows.report import write_report
 
-    with err_console.status("writing the report") as status:
-        path = write_report(run, out=out, data=data, real=real, force=force,
-                            progress=lambda message: status.update(message))
+    with status("writing the report") as shown:
+        path = write_report(run, out=out, data=data, real=real, force=force, progress=shown.update)
     console.print(f"report: {escape(str(path))}")
 
 

@@ -11,12 +11,16 @@ this module never cares whether it is a torch model, an ensemble or ONNX Runtime
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 
 import numpy as np
 
 from corroseg.data.challenge import PATCH_SIZE
 
 LogitsFn = Callable[[np.ndarray], np.ndarray]
+
+ROWS_DONE: ContextVar[Callable[[int, int], None] | None] = ContextVar("rows_done", default=None)
+"""Set by a caller that shows progress: called with (rows predicted so far, rows of the well) after each batch."""
 
 
 def tile_starts(rows: int, tile: int, overlap: int) -> list[int]:
@@ -101,12 +105,16 @@ def predict_well(
     norm = np.zeros((rows, 1), np.float32)
     pending: list[tuple[int, slice]] = []
 
+    report = ROWS_DONE.get()
+
     def flush() -> None:
         batch = np.stack([image[s : s + tile, c] for s, c in pending])[:, None]
         logits = np.asarray(predictor(batch), dtype=np.float32)[:, 0]
         probability = 1.0 / (1.0 + np.exp(-logits))
         for (s, c), p in zip(pending, probability):
             total[s : s + tile, c] += weights * p
+        if report is not None:
+            report(pending[-1][0] + tile, rows)
         pending.clear()
 
     for start, columns in iter_tiles(image, tile, overlap, patch_columns):

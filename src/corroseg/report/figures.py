@@ -1,4 +1,4 @@
-"""Figures of the HTML report: learning curves, calibration, precision-recall, worst patches, depth profiles.
+"""Figures of the HTML report: learning and threshold curves, calibration, precision-recall, patches, depth.
 
 Each ``*_figure`` function returns a :class:`matplotlib.figure.Figure` built without
 pyplot (no global state, no backend switch). The statistics behind the pixel-level
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -25,6 +26,8 @@ from corroseg.report.strips import (
     MASK_COLOURS,
     NO_DATA_GREY,
     OUTCOME_COLOURS,
+    OUTCOME_LABELS,
+    TRUE_NEGATIVE,
     TRUE_POSITIVE,
     outcome_categories,
 )
@@ -39,6 +42,7 @@ __all__ = [
     "precision_recall_figure",
     "reliability_bins",
     "reliability_figure",
+    "threshold_curve_figure",
 ]
 
 # -------------------------------------------------------------- learning curves
@@ -48,11 +52,11 @@ SCORE_COLUMNS = (("val_iou", "validation challenge metric", "-"), ("val_iou_none
 
 
 def _series(curves, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """(epochs, values) of one column of a learning-curve table, missing epochs dropped."""
+    """(epochs counted from 1, values) of one column of a learning-curve table, missing epochs dropped."""
     if column not in curves or "epoch" not in curves:
         return np.array([]), np.array([])
     part = curves[["epoch", column]].dropna()
-    return part["epoch"].to_numpy(float), part[column].to_numpy(float)
+    return part["epoch"].to_numpy(float) + 1, part[column].to_numpy(float)  # Lightning logs count from 0
 
 
 def learning_curves_figure(curves: Mapping[str, object], best_epoch: int | None = None) -> Figure:
@@ -64,7 +68,7 @@ def learning_curves_figure(curves: Mapping[str, object], best_epoch: int | None 
         Tables of :func:`corroseg.train.fit.read_curves` (an ``epoch`` column and any of
         ``train_loss_epoch``, ``val_loss``, ``val_iou``, ``val_iou_nonempty``).
     best_epoch : int, optional
-        Marked by a vertical line (the checkpoint that was kept).
+        Marked by a vertical line (the checkpoint that was kept), counted from 1 as in ``metrics.json``.
     """
     fig = Figure(figsize=(11, 3.6))
     loss_ax, score_ax = fig.subplots(1, 2)
@@ -226,10 +230,11 @@ def precision_recall_figure(curve: PrecisionRecall) -> Figure:
     fig = Figure(figsize=(5.6, 5.0))
     ax = fig.subplots()
     ax.plot(curve.recall, curve.precision, color="tab:blue", lw=1.6, label="pixel-level curve")
-    for f1 in (0.2, 0.4, 0.6, 0.8):  # iso-F1 guides
+    for f1 in (0.2, 0.4, 0.6, 0.8):  # iso-F1 guides, labelled where they cross the diagonal (well inside)
         r = np.linspace(f1 / (2 - f1) + 1e-6, 1, 200)
-        ax.plot(r, f1 * r / (2 * r - f1), color="0.85", lw=0.8, zorder=0)
-        ax.text(1.0, f1 / (2 - f1), f"F1 {f1:g}", fontsize=6.5, color="0.6", ha="right", va="bottom")
+        ax.plot(r, f1 * r / (2 * r - f1), color="0.8", lw=0.8, zorder=0)
+        ax.annotate(f"F1 {f1:g}", (f1, f1), xytext=(-3, -3), textcoords="offset points", fontsize=8, color="0.45",
+                    ha="right", va="top", zorder=1, annotation_clip=True)
     threshold, precision, recall = curve.point
     if np.isfinite(recall):
         ax.plot([recall], [precision], "o", color="tab:red", ms=8, zorder=5,
@@ -247,53 +252,116 @@ def precision_recall_figure(curve: PrecisionRecall) -> Figure:
     return fig
 
 
+# -------------------------------------------------------------- threshold
+
+
+def threshold_curve_figure(curve: Mapping[float, float], tuned: float | None = None,
+                           used: float | None = None) -> Figure:
+    """The challenge metric on held-out wells against the threshold, the tuned and the used threshold marked.
+
+    Parameters
+    ----------
+    curve : mapping of threshold -> challenge metric
+        ``threshold.json``'s curve (thresholds are probabilities in [0, 1]).
+    tuned : float, optional
+        The threshold tuned on that curve (a green dot).
+    used : float, optional
+        The threshold the masks use (a red line), with the curve's value there when it lies on the curve.
+    """
+    x = np.array(sorted(curve), dtype=np.float64)
+    y = np.array([curve[t] for t in sorted(curve)], dtype=np.float64)
+    fig = Figure(figsize=(6.4, 3.0))
+    ax = fig.subplots()
+    ax.plot(x, y, "-", color="tab:purple", lw=1.6, marker="o", ms=2.5, label="held-out wells")
+    if used is not None:
+        on_curve = len(x) and x[0] <= used <= x[-1]
+        value = f": {np.interp(used, x, y):.3f}" if on_curve else ""
+        ax.axvline(min(max(used, 0.0), 1.0), color="tab:red", lw=1.2, ls="--",
+                   label=f"used by the masks {used:g}{value}")
+    if tuned is not None and len(x):
+        ax.plot([tuned], [np.interp(tuned, x, y)], "o", color="tab:green", ms=8, zorder=5,
+                label=f"tuned {tuned:g}: {np.interp(tuned, x, y):.3f}")
+    ax.set_xlim(-0.01, 1.01)  # a used threshold at 0 or 1 stays visible
+    ax.set_xlabel("threshold (probability)", fontsize=9)
+    ax.set_ylabel("challenge metric (mean IoU)", fontsize=9)
+    ax.set_title("challenge metric on the held-out wells by threshold", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=8, loc="lower center")
+    fig.tight_layout()
+    return fig
+
+
 # -------------------------------------------------------------- worst patches
 
 
-def _patch_limit(image: np.ndarray, ok: np.ndarray) -> float:
-    values = np.abs(image[ok])
-    return float(np.percentile(values, 99)) if values.size and np.percentile(values, 99) > 0 else 0.05
+PATCH_INCHES = 1.25
+"""Side of one drawn 36 x 36 patch: three columns of triplets fill the report's ~1,260 px column at 100 dpi."""
+PATCH_TITLE_PT = 10.0
+
+
+def _patch_limit(images: np.ndarray, ok: np.ndarray) -> float:
+    """Symmetric colour limit (inches): the 99th percentile of ``|deviation|`` over the valid pixels."""
+    values = np.abs(images[ok])
+    top = float(np.percentile(values, 99)) if values.size else 0.0
+    return top if top > 0 else 0.05
 
 
 def patch_grid_figure(images: np.ndarray, truths: np.ndarray, predictions: np.ndarray, titles: Sequence[str],
-                      columns: int = 4) -> Figure:
+                      columns: int = 3) -> Figure:
     """Patches as ``image | truth | prediction`` triplets in a grid, prediction coloured by outcome.
+
+    Every image shares one colour scale, shown by a colour bar (inches); a legend names
+    the outcome colours. At 100 dpi the figure is at most ~12.6 inches wide, so that it
+    is shown near its natural size and its 10 pt titles stay 10 pt.
 
     Parameters
     ----------
     images : ndarray, shape (N, 36, 36)
-        Raw patch values; corrupted pixels are drawn grey.
+        Wall-thickness deviation (inches); corrupted pixels are drawn grey.
     truths, predictions : ndarray, shape (N, 36, 36)
         0/1 masks.
     titles : sequence of str
         One caption per patch (e.g. well, patch number, IoU).
     """
     n = len(images)
+    columns = max(1, columns)  # a short list keeps the width: the colour bar and its label need it
     rows = max(1, -(-n // columns))
-    fig = Figure(figsize=(columns * 3.3, rows * 1.45 + 0.55))
-    grid = fig.add_gridspec(rows, columns, left=0.01, right=0.99, top=1 - 0.55 / (rows * 1.45 + 0.55),
-                            bottom=0.02, wspace=0.12, hspace=0.32)
+    side, gap, pair_gap, margin, head, title = PATCH_INCHES, 0.06, 0.35, 0.15, 0.8, 0.34
+    triplet = 3 * side + 2 * gap
+    width = 2 * margin + columns * triplet + (columns - 1) * pair_gap
+    height = head + rows * (title + side) + 0.1
+    fig = Figure(figsize=(width, height))
+    ok = ~corrupted_pixels(images)
+    limit = _patch_limit(np.asarray(images, dtype=np.float64), ok)
     cmap = colormaps["seismic"].with_extremes(bad=NO_DATA_GREY)
+    norm = Normalize(-limit, limit)
     for i in range(n):
-        cell = grid[i // columns, i % columns].subgridspec(1, 3, wspace=0.05)
-        ok = ~corrupted_pixels(images[i])
-        limit = _patch_limit(images[i], ok)
-        shown = np.ma.masked_array(images[i], ~ok)
-        outcome = OUTCOME_COLOURS[outcome_categories(predictions[i], truths[i], ok)]
-        truth_rgb = MASK_COLOURS[np.where(ok, truths[i] != 0, 2)]
-        panels = ((shown, dict(cmap=cmap, norm=Normalize(-limit, limit))), (truth_rgb, {}), (outcome, {}))
+        left = margin + (i % columns) * (triplet + pair_gap)
+        top = head + (i // columns) * (title + side) + title
+        outcome = OUTCOME_COLOURS[outcome_categories(predictions[i], truths[i], ok[i])]
+        truth_rgb = MASK_COLOURS[np.where(ok[i], truths[i] != 0, 2)]
+        panels = ((np.ma.masked_array(images[i], ~ok[i]), dict(cmap=cmap, norm=norm)), (truth_rgb, {}), (outcome, {}))
         for j, (picture, style) in enumerate(panels):
-            ax = fig.add_subplot(cell[0, j])
+            ax = fig.add_axes(((left + j * (side + gap)) / width, 1 - (top + side) / height, side / width,
+                               side / height))
             ax.imshow(picture, interpolation="nearest", **style)
             ax.set_xticks([])
             ax.set_yticks([])
             if j == 1:
-                ax.set_title(titles[i], fontsize=7.5, pad=2, parse_math=False)
-    legend = [(OUTCOME_COLOURS[TRUE_POSITIVE], "found"), (OUTCOME_COLOURS[FALSE_POSITIVE], "false alarm"),
-              (OUTCOME_COLOURS[FALSE_NEGATIVE], "missed"), (NO_DATA_GREY, "no data")]
+                ax.set_title(titles[i], fontsize=PATCH_TITLE_PT, pad=3, parse_math=False)
+    legend = [(OUTCOME_COLOURS[c], OUTCOME_LABELS[c])
+              for c in (TRUE_POSITIVE, FALSE_POSITIVE, FALSE_NEGATIVE, TRUE_NEGATIVE)]
+    legend += [(NO_DATA_GREY, "no data"), (MASK_COLOURS[1], "corrosion (truth)")]
     fig.legend([Patch(facecolor=tuple(c), edgecolor="0.4", lw=0.5) for c, _ in legend], [t for _, t in legend],
-               loc="upper center", ncol=len(legend), fontsize=8, frameon=False,
-               title="each triplet: image | truth | prediction", title_fontsize=8)
+               loc="upper left", bbox_to_anchor=(margin / width, 1 - 0.05 / height), ncol=3, fontsize=9,
+               frameon=False, title="each triplet: image | truth | prediction coloured by outcome", title_fontsize=9,
+               alignment="left", handlelength=1.4, columnspacing=1.2)
+    bar_width = min(3.6, 0.32 * width)
+    cax = fig.add_axes(((width - margin - bar_width) / width, 1 - 0.42 / height, bar_width / width, 0.14 / height))
+    bar = fig.colorbar(ScalarMappable(norm, cmap), cax=cax, orientation="horizontal", extend="both")
+    bar.set_label("wall-thickness deviation (in); blue < 0 is metal loss", fontsize=9)
+    bar.ax.tick_params(labelsize=8)
     return fig
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from corroseg.errors import CorrosegInputError
+from corroseg.report.strips import FALSE_NEGATIVE, FALSE_POSITIVE, OUTCOME_COLOURS, TRUE_POSITIVE
 
 
 MAX_IMAGE_PIXELS = 1_600_000
@@ -98,7 +98,7 @@ def _cards(items: Sequence[tuple[str, str, str]]) -> str:
 
 def _kv(items) -> str:
     """Key-value pairs in a grid of columns (a long config stays one screen tall)."""
-    cells = "".join(f'<div><span class="k">{_esc(k)}</span><span class="v">{_esc(_compact(v))}</span></div>'
+    cells = "".join(f'<div><span class="k">{_esc(k)}</span><span class="v">{_esc(_readable(k, v))}</span></div>'
                     for k, v in items)
     return f'<div class="kv">{cells}</div>'
 
@@ -114,17 +114,77 @@ def _flat(mapping: dict) -> list[tuple[str, object]]:
     return items
 
 
-def _compact(value) -> str:
-    """A config value on one line: lists and mappings as JSON (lists of wells sorted)."""
+def _unit(name: str) -> str:
+    """The unit of a config or run-file number, from its key (``""`` for counts and ratios)."""
+    if "seconds" in name or name in ("max_time", "max_cpu_time"):
+        return " s"
+    if name.endswith("_per_s"):
+        return f" {name.removesuffix('_per_s').rpartition('_')[2]}/s"
+    if name == "widths" or name.endswith("_pixels"):
+        return " px"
+    if name.endswith("_rows") or name.endswith("_overlap"):
+        return " rows"
+    return ""
+
+
+def _number(name: str, value) -> str:
+    text = f"{value:,}" if isinstance(value, int) and abs(value) >= 10_000 else _fmt(value, ".4g")
+    return text + _unit(name)
+
+
+def _value_order(item) -> tuple:
+    """Sort key of (value, wells) groups: numbers in order, then anything else by its text."""
+    value = item[0]
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return (0, value, "") if number else (1, 0, str(value))
+
+
+def _readable(key: str, value) -> str:
+    """A config value in words: lists as ``1, 2, 3``, well -> value maps grouped by value, no JSON.
+
+    ``{"1": 72, "2": 36, "3": 36}`` under ``widths`` reads ``36 px: wells 2, 3; 72 px: wells 1``;
+    a list of lists under ``assignment`` reads ``fold 0: wells 1, 2; fold 1: wells 3``.
+    """
+    name = str(key).rpartition(".")[2]
     if value is None:
         return "not set"
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, list) and all(isinstance(v, int) for v in value):
-        value = sorted(value)
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(", ", ": "))
-    return _fmt(value, ".4g") if isinstance(value, float) else str(value)
+    if isinstance(value, dict | list) and not value:
+        return "none"
+    if isinstance(value, dict):
+        if all(str(k).isdigit() for k in value) and not any(isinstance(v, dict | list) for v in value.values()):
+            groups: dict = {}
+            for well, v in value.items():
+                groups.setdefault(v, []).append(int(well))
+            return "; ".join(f"{_readable(name, v)}: wells {', '.join(map(str, sorted(wells)))}"
+                             for v, wells in sorted(groups.items(), key=_value_order))
+        return "; ".join(f"{k}: {_readable(k, v)}" for k, v in value.items())
+    if isinstance(value, list):
+        if all(isinstance(v, list) for v in value):
+            if name == "assignment":  # folds.json: the wells of each fold
+                return "; ".join(f"fold {i}: wells {_readable('wells', v)}" for i, v in enumerate(value))
+            return "; ".join(f"{i}: {_readable(name, v)}" for i, v in enumerate(value))
+        if "wells" in name and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            value = sorted(value)  # wells in order; other lists (e.g. channels) as written
+        return ", ".join(_readable(name, v) for v in value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _number(name, value)
+    return str(value)
+
+
+def _hex(rgb) -> str:
+    return "#" + "".join(f"{round(255 * float(c)):02x}" for c in rgb[:3])
+
+
+def _outcome_css() -> str:
+    """Legend words of the mask outcomes, each after a swatch of the very colour the figures use."""
+    rules = []
+    for css, category in (("tp", TRUE_POSITIVE), ("fp", FALSE_POSITIVE), ("fn", FALSE_NEGATIVE)):
+        rules.append(f'.{css}{{font-weight:600}}.{css}::before{{content:"";display:inline-block;width:.8em;'
+                     f"height:.8em;margin-right:.25em;vertical-align:-.08em;border:1px solid #666;"
+                     f"background:{_hex(OUTCOME_COLOURS[category])}}}")
+    return "\n".join(rules) + "\n"
 
 
 CSS = """
@@ -150,9 +210,10 @@ padding:10px 14px;background:#fbfcfd}.card .label{font-size:12px;text-transform:
 letter-spacing:.04em}.card .value{font-size:26px;font-weight:700;margin:2px 0}.card .note{font-size:12px;color:#4a5568}
 .pair{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}.pair>*{flex:1 1 520px;min-width:0}
 .well{border-top:1px solid #e4e8ee;padding-top:6px}.facts{font-size:13px;color:#3a4658}
-.missing{color:#6b7280;font-style:italic}.tp{color:#1a9e33;font-weight:600}.fp{color:#e01f1a;font-weight:600}
-.fn{color:#1f59f2;font-weight:600}footer{font-size:12px;color:#6b7280;text-align:center;margin:20px}
-"""
+.missing{color:#6b7280;font-style:italic}footer{font-size:12px;color:#6b7280;text-align:center;margin:20px}
+.warning{background:#fff4e0;border:1px solid #e8a33a;border-left:6px solid #c96a00;border-radius:4px;padding:8px 12px;
+margin:0 0 12px;font-weight:600;color:#6b3500}
+""" + _outcome_css()
 
 
 def render(title: str, subtitle: Sequence[str], sections: Sequence[Section], footer: str) -> str:

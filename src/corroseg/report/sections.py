@@ -68,9 +68,49 @@ def _well_html(view: WellView, weight: np.ndarray, why: str) -> str:
     return '<div class="well">' + "".join(parts) + "</div>"
 
 
+def tuned_on(tuned: dict) -> str:
+    """Where ``threshold.json``'s threshold was tuned, in words (e.g. "validation wells 2, 7, 9 (1,266 patches)")."""
+    wells = ", ".join(map(str, sorted(tuned.get("wells") or []))) or "?"
+    source = tuned.get("source") or "held-out"
+    where = {"validation": f"validation wells {wells}",
+             "out-of-fold": f"out-of-fold predictions of training wells {wells}"}.get(source, f"{source} wells {wells}")
+    patches = tuned.get("patches")
+    return where + (f" ({patches:,} patches)" if isinstance(patches, int) else "")
+
+
+def threshold_line(tuned: dict, used: float | None = None) -> str:
+    """``threshold.json`` in one sentence: the tuned threshold, its challenge metric, where it was tuned."""
+    line = (f"Tuned threshold {_fmt(tuned.get('threshold'), 'g')}: challenge metric {_fmt(tuned.get('iou'))} there, "
+            f"{_fmt(tuned.get('iou_at_0.5'))} at 0.5, on {tuned_on(tuned)}.")
+    return line + ("" if used is None else f" The masks use {used:g}.")
+
+
+def threshold_html(tuned: dict, used: float | None) -> str:
+    """The tuned threshold's curve (challenge metric against threshold) with the tuned and the used one marked."""
+    raw = tuned.get("curve")
+    try:
+        curve = {float(t): float(v) for t, v in raw.items()} if isinstance(raw, dict) else {}
+    except (TypeError, ValueError):
+        curve = {}
+    value = tuned.get("threshold")
+    if not curve:
+        return f"<p>{_esc(threshold_line(tuned, used))}</p>"
+    fig = figures.threshold_curve_figure(curve, value if isinstance(value, float) else None, used)
+    return _img(fig, "threshold curve", threshold_line(tuned, used))
+
+
+def _flags_nothing(scored: ScoredSplit | str) -> bool:
+    return isinstance(scored, ScoredSplit) and not np.any(scored.labelled_masks)
+
+
 def summary_section(info: RunInfo, predictor: WellPredictor | None, scored: ScoredSplit | str,
                     real: tuple[list[WellView], list[str]] | str) -> Section:
-    cards = []
+    cards, warning = [], ""
+    if _flags_nothing(scored):
+        warning = (f'<p class="warning">Warning: the model flags no pixel of the {len(scored.truth):,} labelled '
+                   f"patches of {_esc(scored.description)}: precision is undefined and recall 0. Every false-alarm "
+                   "figure of 0% in this report means nothing found, not a good model; check the threshold and "
+                   "the model.</p>")
     if isinstance(scored, ScoredSplit):
         r = scored.figures
         clean = r.get("clean_patches", {})
@@ -85,8 +125,14 @@ def summary_section(info: RunInfo, predictor: WellPredictor | None, scored: Scor
         cards.append(("challenge metric", "n/a", scored))
     if isinstance(real, tuple) and any(v.false_alarm_well for v in real[0]):
         rate, wells = false_alarm_rate(real[0])
-        cards.append(("false alarms on real wells", _pct(rate, 3), f"share of valid pixels flagged on real x_train "
-                      f"wells {', '.join(map(str, wells))}, which have no corrosion"))
+        note = (f"share of valid pixels flagged on real x_train wells {', '.join(map(str, wells))}, which have no "
+                "corrosion (not the per-well table's rate, which is on clean pixels of the synthetic test wells)")
+        if _flags_nothing(scored):
+            note = (f"warning: the model flags nothing on the {scored.split} split either: {_pct(rate, 3)} false "
+                    "alarms here means nothing found, not a good model; " + note)
+        elif rate == 0 and not isinstance(scored, ScoredSplit):
+            note += "; with no labelled split scored, 0 may mean the model flags nothing at all"
+        cards.append(("false alarms on real wells", _pct(rate, 3), note))
     else:
         cards.append(("false alarms on real wells", "n/a", real if isinstance(real, str) else
                       "real wells 9 and 10 not found in the real data"))
@@ -110,7 +156,10 @@ def summary_section(info: RunInfo, predictor: WellPredictor | None, scored: Scor
         note = f"no {METRICS}"
     cards.append(("model", model, note))
     scope = scored.description if isinstance(scored, ScoredSplit) else "no labelled split"
-    body = _cards(cards) + f'<p class="facts">Scores are on {_esc(scope)}.</p>'
+    body = warning + _cards(cards) + f'<p class="facts">Scores are on {_esc(scope)}.</p>'
+    if info.threshold is not None:
+        used = None if predictor is None else predictor.threshold
+        body += "<h3>Threshold</h3>" + threshold_html(info.threshold, used)
     return Section("summary", "Summary", body)
 
 
@@ -121,14 +170,17 @@ HOW_TO_READ = """
 grey means no reading), <i>probability</i> (how sure the model is that a pixel is corrosion, white 0 to
 dark purple 1), <i>mask</i> (what the model flags) and, where the truth is known, <i>truth</i>.
 With a truth, the mask is coloured by outcome: <span class="tp">green</span> corrosion found,
-<span class="fp">red</span> false alarm, <span class="fn">blue</span> corrosion missed.
+<span class="fp">red</span> false alarm, <span class="fn">amber</span> corrosion missed.
 Columns are the angle around the casing; the left and right edges touch.</li>
 <li><b>Challenge metric</b>: the wells are cut into 36 x 36 patches; each patch scores the overlap
 (intersection over union, IoU) of flagged and true corrosion, 1 when both are empty; the metric is
 the mean over patches. Because empty patches score 1 when nothing is flagged, <b>iou_nonempty</b>
 repeats it over the patches that truly hold corrosion: the harder figure.</li>
-<li><b>False alarms</b>: real wells 9 and 10 have no corrosion, so every pixel flagged there is a false
-alarm. An inspection engineer should expect roughly this share of a sound casing to be flagged.</li>
+<li><b>False alarms</b>, two figures: the summary's <i>false alarms on real wells</i> is the share of valid
+pixels flagged on real wells 9 and 10, which have no corrosion, so every flag there is a false alarm: an
+inspection engineer should expect roughly this share of a sound casing to be flagged. The per-well table's
+<i>false alarm rate (clean synthetic pixels)</i> is the share of truly clean pixels of each synthetic test
+well that is flagged. A model that flags nothing scores 0 on both.</li>
 <li><b>Synthetic versus real</b>: the scores come from synthetic wells whose corrosion is known exactly.
 The real wells have no labels here: judge them by eye. Grooves are the thin blue lines (vertical or
 slanted) that continue over many rows; the model should flag them and not the joint patterns or the
@@ -167,7 +219,8 @@ def config_section(info: RunInfo) -> Section:
     elif not info.folds:
         parts.append(_missing(f"no readable {METRICS} in {info.path}: training figures unknown"))
     if info.threshold is not None:
-        parts.append(f"<h3>Tuned threshold ({THRESHOLD_FILE})</h3>" + _kv(_flat(info.threshold)))
+        parts.append(f"<h3>Tuned threshold ({THRESHOLD_FILE})</h3><p>{_esc(threshold_line(info.threshold))} "
+                     'Its curve and the threshold in use are drawn in the <a href="#summary">summary</a>.</p>')
     if info.folds:
         parts.append(f"<h3>Cross-validation: {len(info.folds)} folds</h3>" + _folds_table(info))
         if info.folds_info is not None:
@@ -194,7 +247,7 @@ def per_well_section(scored: ScoredSplit) -> Section:
     truth_any = scored.truth.reshape(len(scored.truth), -1).any(axis=1)
     wells = scored.images.wells[scored.labelled_rows]
     header = ["well", "kind", "rows x width", "patches", "with corrosion", "challenge metric", "iou_nonempty",
-              "precision", "recall", "false alarm rate"]
+              "precision", "recall", "false alarm rate (clean synthetic pixels)"]
     rows = []
     for key, one in sorted(result["per_well"].items(), key=lambda item: int(item[0])):
         number = int(key)
@@ -209,8 +262,9 @@ def per_well_section(scored: ScoredSplit) -> Section:
                  _pct(result["false_alarm_rate"], 3)))
     note = (f"<p>Scored on {_esc(scored.description)}, as <code>corroseg evaluate</code> scores it: each well "
             "predicted whole, patches with a corrupted pixel left empty (the challenge's labels are empty there). "
-            "iou_nonempty is n/a for a well with no corrosion; the false alarm rate is the share of truly clean "
-            "pixels flagged.</p>")
+            "iou_nonempty is n/a for a well with no corrosion. The false alarm rate is the share of the truly clean "
+            "pixels of these synthetic wells that is flagged; the summary's false alarms on real wells is another "
+            "figure (real wells 9 and 10, no corrosion at all).</p>")
     return Section("per-well", "Per-well scores", note + _table(header, rows, "num total"))
 
 
@@ -247,7 +301,10 @@ def worst_patches_section(scored: ScoredSplit) -> Section:
     fig = figures.patch_grid_figure(scored.images.images[rows], truth[order], pred[order], titles)
     share = float(np.mean(iou < 0.5))
     caption = (f"The {len(order)} labelled patches with the lowest IoU (ties: most wrong pixels first). "
-               f"{_pct(share, 1)} of the {len(iou):,} labelled patches score below 0.5.")
+               f"{_pct(share, 1)} of the {len(iou):,} labelled patches score below 0.5. Each triplet: the thickness "
+               "image on one colour scale for all (the colour bar, inches: blue is metal loss), the truth (black: "
+               "corrosion) and the prediction coloured by outcome: green found, red false alarm, amber missed, "
+               "white clean, grey no data.")
     return Section("worst-patches", "Worst patches", _img(fig, "worst patches", caption))
 
 

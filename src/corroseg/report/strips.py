@@ -36,6 +36,8 @@ __all__ = [
     "FALSE_NEGATIVE",
     "FALSE_POSITIVE",
     "NO_DATA",
+    "OUTCOME_COLOURS",
+    "OUTCOME_LABELS",
     "TRUE_NEGATIVE",
     "TRUE_POSITIVE",
     "outcome_categories",
@@ -48,17 +50,19 @@ TRUE_NEGATIVE, TRUE_POSITIVE, FALSE_POSITIVE, FALSE_NEGATIVE, NO_DATA = range(5)
 
 DPI = 100
 NO_DATA_GREY = (0.62, 0.62, 0.62)
-# Colours indexed by outcome category.
+# Colours indexed by outcome category. Missed is amber, not blue: blue is metal loss in the image.
 OUTCOME_COLOURS = np.array(
     [
         (1.0, 1.0, 1.0),  # true negative: white
         (0.10, 0.62, 0.20),  # true positive: green
         (0.88, 0.12, 0.10),  # false positive (false alarm): red
-        (0.12, 0.35, 0.95),  # false negative (missed): blue
+        (0.96, 0.62, 0.04),  # false negative (missed): amber
         NO_DATA_GREY,
     ],
     dtype=np.float32,
 )
+OUTCOME_LABELS = ("clean", "found", "false alarm", "missed", "no data")
+"""Words for the outcome categories, the same in every legend of the report."""
 # Colours of a plain 0/1 mask: 0 white, 1 near-black, 2 no data.
 MASK_COLOURS = np.array([(1.0, 1.0, 1.0), (0.12, 0.12, 0.12), NO_DATA_GREY], dtype=np.float32)
 
@@ -188,7 +192,7 @@ def well_strip_figure(
         Predicted mask, nonzero = corrosion.
     truth : array_like, optional
         True mask; adds a ``truth`` panel and colours the mask panel by outcome
-        (green true positive, red false alarm, blue missed).
+        (green found, red false alarm, amber missed).
     valid : array_like of bool, optional
         Real readings; default (and always at most) the valid pixels of ``image``.
     depth_start, depth_step : float
@@ -362,8 +366,8 @@ def well_strip_figure(
     bar.set_label("probability", fontsize=7)
     bar.ax.tick_params(labelsize=6)
     if actual is not None:
-        legend = [(OUTCOME_COLOURS[TRUE_POSITIVE], "true positive"), (OUTCOME_COLOURS[FALSE_POSITIVE], "false alarm"),
-                  (OUTCOME_COLOURS[FALSE_NEGATIVE], "missed"), (OUTCOME_COLOURS[TRUE_NEGATIVE], "true negative")]
+        legend = [(OUTCOME_COLOURS[c], OUTCOME_LABELS[c])
+                  for c in (TRUE_POSITIVE, FALSE_POSITIVE, FALSE_NEGATIVE, TRUE_NEGATIVE)]
     else:
         legend = [(MASK_COLOURS[1], "corrosion"), (MASK_COLOURS[0], "none")]
     legend.append((NO_DATA_GREY, "no data"))

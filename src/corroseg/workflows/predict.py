@@ -17,6 +17,7 @@ the well's summary.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ from corroseg.data.wells import Well, WidthOverride, check_width_wells, load_wel
 from corroseg.errors import CorrosegInputError
 from corroseg.guard import RUN_INPUTS, output_lock, refuse_overwriting_inputs
 from corroseg.infer.bundle import WellPredictor
+from corroseg.infer.tiles import ROWS_DONE
 from corroseg.report.strips import DPI, well_strip_figure
 
 
@@ -168,8 +170,10 @@ def predict_path(
         if len(wells) > 1:
             raise CorrosegInputError(source, "holds several wells; give a folder as OUT to predict them all")
         refuse_inputs(outputs_of(out))
-        with output_lock(out):
-            return {"kind": "well", **predict_one_well(predictor, wells[0][1](), out, force, record)}
+        with output_lock(out), _bar(progress) as bar:
+            well = wells[0][1]()
+            with rows_progress(bar, f"predicting {wells[0][0]}", well.image.shape[0], _passes(predictor)):
+                return {"kind": "well", **predict_one_well(predictor, well, out, force, record)}
     planned = [path for name, _ in wells for path in outputs_of(out / f"{name}.npz")]
     refuse_inputs(planned)
     for path in planned:  # refuse before predicting anything, not at the first existing well
@@ -177,11 +181,46 @@ def predict_path(
     for _, load in wells:  # a broken well file is refused before any output is written (read again below)
         load()
     results = []
-    with output_lock(out), Progress(*Progress.get_default_columns(), MofNCompleteColumn(),
-                                    console=Console(stderr=True), disable=not progress) as bar:
-        task = bar.add_task("predicting wells", total=len(wells))
+    with output_lock(out), _bar(progress) as bar:
+        task = bar.add_task("wells", total=len(wells))
         for name, load in wells:
-            bar.update(task, description=f"predicting {name}")
-            results.append(predict_one_well(predictor, load(), out / f"{name}.npz", force, record))
+            well = load()
+            with rows_progress(bar, f"predicting {name}", well.image.shape[0], _passes(predictor)):
+                results.append(predict_one_well(predictor, well, out / f"{name}.npz", force, record))
             bar.advance(task)
     return {"kind": "wells", "folder": str(out), "wells": results}
+
+
+def _bar(progress: bool) -> Progress:
+    """The bar of ``predict`` on stderr (percentage, count, time left); silent unless ``progress``."""
+    return Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=Console(stderr=True),
+                    disable=not progress)
+
+
+def _passes(predictor: WellPredictor) -> int:
+    """How many times a well is run through a network: once per ensemble member."""
+    return len(getattr(predictor, "members", [predictor]))
+
+
+@contextlib.contextmanager
+def rows_progress(bar: Progress, description: str, rows: int, passes: int = 1):
+    """A task of ``bar`` counting the rows of one well predicted (``passes`` times over, for an ensemble)."""
+    task = bar.add_task(description, total=rows * passes)
+    state = {"pass": 0, "last": 0}
+
+    def report(done: int, total_rows: int) -> None:
+        if done <= state["last"]:  # the next member starts again (within one pass, reports only rise)
+            state["pass"] += 1
+        state["last"] = done
+        completed = min(state["pass"] * rows + min(done, rows), rows * passes)
+        finished = completed == rows * passes
+        bar.update(task, completed=completed,
+                   description=f"{description}: masks and pictures" if finished else description)
+
+    token = ROWS_DONE.set(report)
+    try:
+        yield task
+    finally:
+        ROWS_DONE.reset(token)
+        bar.update(task, completed=rows * passes)
+        bar.remove_task(task)

@@ -47,3 +47,15 @@ def test_train_ddp_two_cpu_processes(synth_data, tmp_path):
     assert (run / "model.safetensors").is_file()
     assert (run / "metrics.json").is_file()
     assert "Traceback" not in output
+
+
+def test_multi_machine_flags_reach_lightning(tmp_path):
+    from lightning.pytorch.strategies import DDPStrategy
+
+    from corroseg.train.config import load_config
+    from corroseg.train.fit import _build_trainer
+
+    cfg = load_config("default", accelerator="cpu", devices=2, num_nodes=3, strategy="ddp")
+    trainer = _build_trainer(cfg, tmp_path, False, [], [], False)
+    assert trainer.num_nodes == 3 and trainer.num_devices == 2 and isinstance(trainer.strategy, DDPStrategy)
+    assert trainer.world_size == 6  # 3 machines x 2 processes, ranks set by the environment each machine gets

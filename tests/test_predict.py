@@ -447,7 +447,7 @@ def test_a_single_well_shows_its_rows_predicted_across_every_ensemble_member(tin
         member.batch_size = 1  # a report after every tile
     seen = []
     with Progress(disable=True) as bar:
-        with rows_progress(bar, "predicting", rows, passes=2) as task:
+        with rows_progress(bar, "predicting", rows, passes=2):
             update = bar.update
 
             def watch(task_id, **fields):

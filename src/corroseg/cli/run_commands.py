@@ -28,6 +28,9 @@ def train(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder.")] = False,
     accelerator: Annotated[Optional[str], typer.Option(help="cpu, gpu or auto (config key accelerator).")] = None,
     devices: Annotated[Optional[int], typer.Option(help="Number of devices (processes for DDP).")] = None,
+    num_nodes: Annotated[Optional[int], typer.Option(
+        help="Machines of a multi-machine run, each started with the same command (config key num_nodes; "
+             "docs/fleet.md).")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="auto, ddp, ddp_spawn ... (config key strategy).")] = None,
     max_time: Annotated[Optional[float], typer.Option(help="Seconds of training at most (config key max_time).")] = None,
     max_epochs: Annotated[Optional[int], typer.Option(help="Epochs at most (config key max_epochs).")] = None,
@@ -48,7 +51,8 @@ def train(
     if resume and (model is not None or config is not None):
         raise CorrosegUserError("--model and --config cannot change a run being resumed (it keeps its own); "
                                 "start a new run instead")
-    flags = {k: v for k, v in (("accelerator", accelerator), ("devices", devices), ("strategy", strategy),
+    flags = {k: v for k, v in (("accelerator", accelerator), ("devices", devices), ("num_nodes", num_nodes),
+                               ("strategy", strategy),
                                ("max_time", max_time), ("max_epochs", max_epochs), ("seed", seed)) if v is not None}
     if not resume:
         cfg = load_config(config, overrides, model=model, **flags)
@@ -126,11 +130,28 @@ DeviceOption = Annotated[
                                        "when torch sees one).")]
 
 
-def _options(threshold: str | None, tta: bool | None, engine: str, walker: bool | None, device: str):
+def _options(threshold: str | None, tta: bool | None, engine: str, walker: bool | None, device: str,
+             threads: int | None = None):
     """The command line's prediction options, validated once (:class:`corroseg.infer.options.PredictOptions`)."""
     from corroseg.infer.options import PredictOptions
 
-    return PredictOptions(threshold=threshold, tta=tta, engine=engine, random_walker=walker, device=device)
+    return PredictOptions(threshold=threshold, tta=tta, engine=engine, random_walker=walker, device=device,
+                          threads=threads)
+
+
+def _predict_fleet(runs, source, out, options, scheduler, threads_per_worker, split, width, resume, force) -> None:
+    """``predict --scheduler``: the wells on a Dask cluster; exit code 1 when some wells failed."""
+    from corroseg.workflows.fleet import predict_fleet
+
+    result = predict_fleet(runs, source, out, options, scheduler, threads_per_worker, split=split,
+                           widths=parse_widths(width), resume=resume, force=force,
+                           say=lambda text: err_console.print(escape(text), highlight=False))
+    console.print(f"{result['done']} wells predicted, {result['skipped']} already done, {len(result['failed'])} "
+                  f"failed; outputs in {escape(result['folder'])}, the record in {escape(result['manifest'])}")
+    for name, reason in result["failed"].items():
+        err_console.print(f"[red]failed:[/] {escape(name)}: {escape(reason)}", highlight=False)
+    if result["failed"]:
+        raise typer.Exit(1)
 
 
 TTAOption = Annotated[
@@ -225,13 +246,28 @@ def predict(
     engine: EngineOption = "auto",
     walker: WalkerOption = None,
     device: DeviceOption = "cpu",
+    threads: Annotated[Optional[int], typer.Option(help="Torch / ONNX Runtime threads (default: theirs).")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(
+        help="Predict the wells on a Dask cluster, one task per well: local:N (N worker processes here) or "
+             "tcp://HOST:PORT. INPUT may then also be a glob or a .txt list of wells; OUT is a folder with "
+             "manifest.json.")] = None,
+    threads_per_worker: Annotated[int, typer.Option(help="With --scheduler: torch threads of each worker.")] = 1,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="With --scheduler: skip the wells whose outputs are complete and match manifest.json.")
+                      ] = False,
 ):
     """Predict a submission CSV for challenge patches, or a mask + PNG strip for whole wells."""
     check_split(split)
+    options = _options(threshold, tta, engine, walker, device, threads)
+    if scheduler is not None:
+        _predict_fleet(runs, source, out, options, scheduler, threads_per_worker, split, width, resume, force)
+        return
+    if resume:
+        raise CorrosegUserError("--resume goes with --scheduler (a fleet prediction keeps a manifest to resume from)")
     from corroseg.infer.ensemble import load_predictor
     from corroseg.workflows.predict import predict_path
 
-    predictor = load_predictor(runs, _options(threshold, tta, engine, walker, device))
+    predictor = load_predictor(runs, options)
     wells = out.suffix != ".csv"  # whole wells: a bar of rows (and of wells for a folder) instead of a spinner
     with contextlib.nullcontext() if wells else status("predicting"):
         result = predict_path(predictor, source, out, split=split, blank_corrupted=not keep_corrupted,

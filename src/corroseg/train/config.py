@@ -59,7 +59,7 @@ class TrainConfig:
     Engineering
         ``seed``, ``deterministic``, ``precision`` (32 or bf16-mixed),
         ``channels_last``, ``threads``, ``num_workers``, ``accelerator``, ``devices``,
-        ``strategy``.
+        ``num_nodes`` (machines of a multi-machine run, docs/fleet.md), ``strategy``.
     Fine-tuning (the paper's ResNet-50 encoder)
         ``unfreeze_every``: with a pretrained encoder (``model_options.pretrained``),
         start frozen and unfreeze one more encoder block every N epochs (0 = train
@@ -109,6 +109,7 @@ class TrainConfig:
     num_workers: int = 0
     accelerator: str = "auto"
     devices: Any = 1
+    num_nodes: int = 1
     strategy: str = "auto"
     unfreeze_every: int = 0
     threshold: float = 0.5
@@ -143,7 +144,7 @@ class TrainConfig:
         bad = [e for e in self.expansion if e not in EXPANSIONS]
         if bad or not self.expansion:
             raise CorrosegUserError(f"config expansion={list(self.expansion)}: items from {', '.join(EXPANSIONS)}")
-        positive = ("lr", "batch_size", "max_epochs", "window_rows", "predict_rows")
+        positive = ("lr", "batch_size", "max_epochs", "window_rows", "predict_rows", "num_nodes")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise CorrosegUserError(f"config {name}={getattr(self, name)}: must be > 0")

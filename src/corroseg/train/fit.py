@@ -92,7 +92,8 @@ def checkpoint_epoch(path: Path) -> int:
                                        "start it again with --force") from None
 
 
-RESUMABLE_KEYS = ("max_epochs", "max_time", "max_cpu_time", "accelerator", "devices", "strategy", "num_workers", "threads")
+RESUMABLE_KEYS = ("max_epochs", "max_time", "max_cpu_time", "accelerator", "devices", "num_nodes", "strategy",
+                  "num_workers", "threads")
 """Config keys a resumed run may change; the others would change what the checkpoint means."""
 
 
@@ -127,7 +128,8 @@ def _trainer(cfg: TrainConfig, out: Path, progress: bool, resume: bool,
     except (MisconfigurationException, ValueError, TypeError, RuntimeError) as exc:
         problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CorrosegUserError(f"config accelerator={cfg.accelerator!r} devices={cfg.devices!r} "
-                                f"strategy={cfg.strategy!r} precision={cfg.precision!r}: {problem}") from None
+                                f"num_nodes={cfg.num_nodes} strategy={cfg.strategy!r} precision={cfg.precision!r}: "
+                                f"{problem}") from None
 
 
 def _build_trainer(cfg: TrainConfig, out: Path, progress: bool, callbacks: list, loggers: list,
@@ -135,6 +137,7 @@ def _build_trainer(cfg: TrainConfig, out: Path, progress: bool, callbacks: list,
     return L.Trainer(
         accelerator=cfg.accelerator,
         devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
         strategy=cfg.strategy,
         precision=cfg.precision,
         deterministic=deterministic,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -45,11 +46,25 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 
 def _savez_prediction(file: Path, probability: np.ndarray, mask: np.ndarray, well: Well) -> None:
     valid = np.isfinite(probability)
-    np.savez_compressed(
+    savez_reproducible(
         file, probability=probability.astype(np.float16), mask=(mask * valid).astype(np.uint8),
         valid=valid.astype(np.uint8), depth_start=np.float64(well.depth_start),
         depth_step=np.float64(well.depth_step), depth_unit=np.str_(well.depth_unit), name=np.str_(well.name),
     )
+
+
+def savez_reproducible(file: str | Path, **arrays: np.ndarray) -> None:
+    """``np.savez_compressed`` without the write time in the zip: the same arrays give the same bytes.
+
+    (numpy stamps every member with the current time, so two runs of the same prediction,
+    or one machine and a cluster, would differ by their timestamps alone.)
+    """
+    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            member.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(member, "w", force_zip64=True) as stream:
+                np.lib.format.write_array(stream, np.asanyarray(array), allow_pickle=False)
 
 
 def outputs_of(out: str | Path) -> tuple[Path, Path, Path]:
@@ -93,7 +108,8 @@ def predict_one_well(predictor: WellPredictor, well: Well, out: str | Path, forc
     with atomic_path(out) as npz_tmp, atomic_path(png) as png_tmp, atomic_path(note) as note_tmp:
         _savez_prediction(npz_tmp, probability, mask, well)
         figure.savefig(png_tmp, dpi=DPI, format="png")
-        note_tmp.write_text(json.dumps({**(record or prediction_record(predictor)), **summary}, indent=2))
+        beside = {**summary, "npz": out.name, "png": png.name, "json": note.name}  # names: the folder may move
+        note_tmp.write_text(json.dumps({**(record or prediction_record(predictor)), **beside}, indent=2))
     return summary
 
 

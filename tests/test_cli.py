@@ -41,9 +41,9 @@ def test_inspect_human_output_and_width_override(dataset):
 
 def test_inspect_well_file(dataset, tmp_path):
     result = runner.invoke(app, ["wells", str(dataset), "--out", str(tmp_path / "t")])
-    assert result.exit_code == 0 and "test wells" in result.output  # the default split, as predict and evaluate
+    assert result.exit_code == 0 and "x_test" in result.output  # the default split, as predict and evaluate
     result = runner.invoke(app, ["wells", str(dataset), "--split", "train", "--out", str(tmp_path / "w")])
-    assert result.exit_code == 0 and "train wells" in result.output, result.output
+    assert result.exit_code == 0 and "x_train to" in result.output, result.output
     well = load_well(tmp_path / "w" / "well_1.npz")
     assert well.image.shape == (144, 72) and well.mask is not None
     summary = json.loads(runner.invoke(app, ["inspect", str(tmp_path / "w" / "well_1.npz"), "--json"]).stdout)

@@ -100,9 +100,14 @@ def wells(
     """Rebuild whole wells (image and mask where labelled) from challenge patches."""
     from corroseg.data.export import export_wells
 
+    from corroseg.data.challenge import find_image_source
+
     written = export_wells(data, out, split=split, widths=parse_widths(width), progress=True, force=force)
+    source = Path(find_image_source(data, split))
     other = "train" if split == "test" else "test"
-    console.print(f"wrote {len(written)} {split} wells to {escape(str(out))} (--split {other} for the {other} wells)")
+    hint = (f" (--split {other} for the x_{other} wells)"
+            if source != Path(data) and (Path(data) / f"x_{other}").exists() else "")
+    console.print(f"wrote {len(written)} wells of {escape(str(source))} to {escape(str(out))}{hint}")
 
 
 @app.command()

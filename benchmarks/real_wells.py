@@ -1,0 +1,119 @@
+"""Real wells: how much each model flags on every real train well, against the published label statistics.
+
+Usage::
+
+    python benchmarks/real_wells.py --real ../shared/data/challenge --runs RUN [RUN ...] \\
+        [--strips DIR] [--docs docs/benchmarks.md] [--json OUT.json]
+
+Each run (e.g. one recipe trained with several seeds) predicts the 15 real train wells
+whole, with its own prediction options; per well: the share of patches and of pixels
+flagged (challenge convention: patches holding a corrupted pixel are empty), against the
+published shares (80.078% of patches, about 7% of pixels, over all 15 wells) and the
+well's defect kind; the false-alarm rate on wells 9 and 10. It is a proxy, not a score:
+the real labels are not available, and the right share can sit in the wrong places.
+Wells 9 and 10 are measured, never used to choose. ``--strips DIR`` draws every real well
+(the first run's prediction) for looking.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from corroseg.data.challenge import read_images
+from corroseg.data.wells import well_from_patches
+from corroseg.infer.ensemble import load_predictor
+from corroseg.infer.real_wells import LABELLED_PATCH_SHARE, LABELLED_PIXEL_SHARE, real_well_figures
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_tables import md_table, pct, write_json, write_section  # noqa: E402  (a sibling module)
+
+
+def _mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return pct(values[0], 1, unit="%")
+    return f"{pct(float(np.mean(values)), 1, unit='%')} ± {100 * float(np.std(values)):.1f}"
+
+
+def markdown(figures: dict[str, dict], command: str) -> str:
+    """Per well (mean ± std over the runs) and pooled, against the published shares."""
+    first = next(iter(figures.values()))
+    rows = []
+    for well, row in sorted(first["per_well"].items(), key=lambda item: int(item[0])):
+        patch = [f["per_well"][well]["patch_share"] for f in figures.values()]
+        pixel = [f["per_well"][well]["pixel_share"] for f in figures.values()]
+        rows.append([well, row["kind"], f"{row['patches']:,}", _mean_std(patch), _mean_std(pixel)])
+    for label, key in (("1-8, 11-15", "corroded_wells"), ("all 15", "all_wells")):
+        rows.append([f"**{label}**", "", "", _mean_std([f[key]["patch_share"] for f in figures.values()]),
+                     _mean_std([f[key]["pixel_share"] for f in figures.values()])])
+    rows.append(["**labels (published)**", "all 15 wells", "", pct(LABELLED_PATCH_SHARE, 1, unit="%"),
+                 f"about {pct(LABELLED_PIXEL_SHARE, 0, unit='%')}"])
+    fa = _mean_std([f["false_alarm"]["rate"] for f in figures.values()])
+    low = _mean_std([f["corroded_wells"]["lowest_patch_share"] for f in figures.values()])
+    return "\n".join([
+        "### Real wells: what the model flags against the published label statistics",
+        "",
+        f"`{command}` ({datetime.date.today():%Y-%m-%d}); {len(figures)} run(s): "
+        f"{', '.join(Path(r).name for r in figures)}; mean ± standard deviation over the runs. A proxy, not a "
+        "score: the real labels are not available, and a model can flag the right share in the wrong places "
+        "(look at the strips). Patches and pixels flagged are counted as the challenge counts labels "
+        "(a patch with a corrupted pixel is empty).",
+        "",
+        md_table(["well", "defect kind", "patches", "patches flagged", "pixels flagged"], rows, {2, 3, 4}),
+        "",
+        f"False alarms on real wells 9 and 10 (share of valid pixels flagged): **{fa}**. Lowest share of "
+        f"patches flagged on a corroded well: {low}.",
+    ])
+
+
+def draw_strips(run: Path, real: Path, folder: Path) -> list[Path]:
+    """A picture of every real train well predicted by ``run``."""
+    from corroseg.data.wells import Well
+    from corroseg.workflows.predict import predict_one_well
+
+    predictor = load_predictor([run])
+    images = read_images(real, "train")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for well in images.well_ids():
+        image = well_from_patches(images, well).image
+        summary = predict_one_well(predictor, Well(image, name=f"real train well {well}"),
+                                   folder / f"real_train_well_{well}.npz", force=True)
+        written.append(Path(summary["png"]))
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", type=Path, default=Path("../shared/data/challenge"))
+    parser.add_argument("--runs", type=Path, nargs="+", required=True, help="runs to measure (e.g. seeds)")
+    parser.add_argument("--strips", type=Path, default=None, help="folder for a picture of every real well")
+    parser.add_argument("--docs", type=Path, default=None, help="markdown file whose real-wells section is replaced")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    command = "python benchmarks/real_wells.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    figures = {}
+    for run in args.runs:
+        figures[str(run)] = real_well_figures(load_predictor([run]), args.real,
+                                              say=lambda text, run=run: print(f"{run.name}: {text}", flush=True))
+        pooled = figures[str(run)]["corroded_wells"]
+        print(f"{run}: patches {pooled['patch_share']:.1%}, pixels {pooled['pixel_share']:.2%}, false alarms "
+              f"{figures[str(run)]['false_alarm']['rate']:.3%}", flush=True)
+    section = markdown(figures, command)
+    print(section)
+    if args.strips:
+        print("\n".join(map(str, draw_strips(args.runs[0], args.real, args.strips))))
+    if args.json:
+        write_json(args.json, figures)
+    if args.docs:
+        write_section(args.docs, section, "real-wells")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The real-well proxy figures: patches and pixels flagged per well, challenge convention, false alarms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import write_dataset
+from corroseg.data.challenge import format_name
+from corroseg.data.corruption import CorruptionPolicy
+from corroseg.infer.bundle import WellPredictor
+from corroseg.infer.real_wells import real_well_figures
+
+
+class FlagsThinWall(WellPredictor):
+    """Flags every pixel thinner than -0.05 in; nothing else (no network needed)."""
+
+    threshold = 0.5
+    policy = CorruptionPolicy()
+
+    def predict_well(self, image):
+        probability = (np.asarray(image) < -0.05).astype(np.float32)
+        probability[~np.isfinite(image) | (np.abs(image) > 10)] = np.nan
+        return probability
+
+
+def test_shares_follow_the_challenge_convention_and_wells_9_and_10_give_the_false_alarms(tmp_path):
+    write_dataset(tmp_path, {1: (4, 36), 9: (2, 36), 10: (2, 36)}, labels=False)
+    folder = tmp_path / "x_train"
+    rng = np.random.default_rng(0)
+    for file in folder.glob("*.npy"):  # sound casing: no pixel near the flag level
+        np.save(file, rng.normal(0, 0.005, (36, 36)).astype(np.float32))
+    for p in range(4):  # a groove through well 1: 2 of 36 columns, every row
+        patch = np.load(folder / f"{format_name(1, p)}.npy")
+        patch[:, 10:12] = -0.2
+        if p == 3:
+            patch[0, 0] = -999.25  # a corrupted pixel: the challenge leaves this patch empty
+        np.save(folder / f"{format_name(1, p)}.npy", patch)
+    patch = np.load(folder / f"{format_name(9, 0)}.npy")
+    patch[5, 5] = -0.3  # one false alarm in well 9
+    np.save(folder / f"{format_name(9, 0)}.npy", patch)
+    figures = real_well_figures(FlagsThinWall(), tmp_path)
+    one = figures["per_well"]["1"]
+    assert one["kind"] == "vertical groove" and one["patches"] == 4
+    assert one["patch_share"] == pytest.approx(3 / 4)  # the corrupted patch counts as empty
+    assert one["pixel_share"] == pytest.approx(3 * 36 * 2 / (4 * 1296))
+    assert figures["corroded_wells"]["patch_share"] == pytest.approx(3 / 4)
+    assert figures["all_wells"]["patch_share"] == pytest.approx(4 / 8)  # well 9's false alarm flags a patch
+    assert figures["false_alarm"]["wells"] == [9, 10]
+    assert figures["false_alarm"]["rate"] == pytest.approx(1 / (4 * 1296))
+    assert figures["published"]["patch_share"] == pytest.approx(0.80078)

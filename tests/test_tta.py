@@ -31,14 +31,14 @@ def test_tta_averages_probabilities_of_the_transformed_views():
         out[..., 0, 0] = 10.0
         return out
 
-    probability = 1 / (1 + np.exp(-TTAPredictor(corner, ["identity", "flip_depth"])(batch)))
+    probability = 1 / (1 + np.exp(-TTAPredictor(corner, ["identity", "flip_depth"], mean="probability")(batch)))
     # identity marks (0, 0); the depth flip's view, flipped back, marks (3, 0): each half the votes
     assert probability[0, 0, 0, 0] == pytest.approx(0.5, abs=1e-3)
     assert probability[0, 0, 3, 0] == pytest.approx(0.5, abs=1e-3)
     assert probability[0, 0, 1, 1] < 1e-3
 
 
-def test_tta_can_average_logits_instead():
+def test_tta_averages_logits_by_default_or_probabilities():
     batch = np.zeros((1, 1, 4, 4), np.float32)
 
     def corner(x):  # logit 6 at the top-left corner, -2 elsewhere
@@ -46,9 +46,9 @@ def test_tta_can_average_logits_instead():
         out[..., 0, 0] = 6.0
         return out
 
-    logits = TTAPredictor(corner, ["identity", "flip_depth"], mean="logit")(batch)
+    logits = TTAPredictor(corner, ["identity", "flip_depth"])(batch)  # the default: the mean of the logits
     assert logits[0, 0, 0, 0] == pytest.approx(2.0) and logits[0, 0, 1, 1] == pytest.approx(-2.0)
-    by_probability = TTAPredictor(corner, ["identity", "flip_depth"])(batch)
+    by_probability = TTAPredictor(corner, ["identity", "flip_depth"], mean="probability")(batch)
     assert by_probability[0, 0, 0, 0] == pytest.approx(np.log(0.5 * (1 / (1 + np.exp(-6)) + 1 / (1 + np.exp(2))) /
                                                              (1 - 0.5 * (1 / (1 + np.exp(-6)) + 1 / (1 + np.exp(2))))),
                                                       abs=1e-4)

@@ -1,7 +1,10 @@
-"""Test-time augmentation: a predictor that averages the probabilities of transformed tiles.
+"""Test-time augmentation: a predictor that averages the logits of transformed tiles.
 
-It averages probabilities by default; ``mean="logit"`` averages logits instead
-(``benchmarks/tta_mean.py`` compares them).
+It averages logits by default (``mean="probability"`` averages probabilities instead):
+on three seeds of the default recipe, logits gave the same or a better ``iou_nonempty``
+on the held-out synthetic wells in all six cases (+0.0038 +- 0.0023 with the random
+walker, +0.0005 +- 0.0002 with the plain threshold) and the same false alarms
+(``benchmarks/tta_mean.py``, docs/benchmarks.md).
 
 Each transform is exactly invertible on a window batch ``(N, 1, H, W)``: flips along
 depth and azimuth, and a half-turn roll along azimuth (exact only when the window is the
@@ -43,7 +46,7 @@ TRANSFORMS: dict[str, Transform] = {
 """Name -> (transform, inverse) on ``(..., H, W)`` arrays."""
 
 
-MEANS = ("probability", "logit")
+MEANS = ("logit", "probability")
 
 
 class TTAPredictor:
@@ -54,12 +57,12 @@ class TTAPredictor:
     predictor : callable
     transforms : sequence of str
         Names from :data:`TRANSFORMS`.
-    mean : {"probability", "logit"}
-        What is averaged: the probabilities (default) or the logits.
+    mean : {"logit", "probability"}
+        What is averaged: the logits (default) or the probabilities.
     """
 
     def __init__(self, predictor: Callable[[np.ndarray], np.ndarray], transforms: Sequence[str] = tuple(TRANSFORMS),
-                 mean: str = "probability"):
+                 mean: str = "logit"):
         unknown = [t for t in transforms if t not in TRANSFORMS]
         if unknown or not transforms:
             raise ValueError(f"unknown transforms {unknown}; choose from {', '.join(TRANSFORMS)}")

@@ -140,7 +140,7 @@ def synth(
     wells: Annotated[Optional[int], typer.Option(help="Train wells (default: the preset's).")] = None,
     test_wells: Annotated[Optional[int], typer.Option(help="Test wells (default: the preset's).")] = None,
     preset: Annotated[str, typer.Option(
-        help="default (challenge-sized, real textures), parametric (synthetic joint textures, no real data needed), small or tiny.")
+        help="default (challenge-sized, real textures), parametric (synthetic joint textures, no real data needed), small, tiny, or faint (an experiment: 40% of grooves as faint as the texture).")
     ] = "default",
     overwrite: Annotated[bool, typer.Option("--force", "--overwrite",
                                             help="Replace OUT if it exists (a corroseg synthetic dataset only).")] = False,

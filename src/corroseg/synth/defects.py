@@ -38,6 +38,11 @@ class DefectStyle:
     grooves_per_half: tuple[int, ...] = (1, 1, 2)
     groove_width: tuple[float, float] = (1.8, 4.2)
     groove_depth: float = 0.034
+    shallow_share: float = 0.0
+    """Share of grooves drawn around ``shallow_depth`` instead: faint grooves, about as deep as the texture."""
+    shallow_depth: float = 0.014
+    min_labelled_loss: float = MIN_LABELLED_LOSS
+    """The shallowest loss labelled as corrosion (in)."""
 
 
 @dataclass
@@ -46,6 +51,7 @@ class DefectMap:
 
     rows: int
     width: int
+    min_labelled_loss: float = MIN_LABELLED_LOSS
     loss: np.ndarray = field(init=False)
     mask: np.ndarray = field(init=False)
     defects: list[dict] = field(default_factory=list)
@@ -61,7 +67,7 @@ class DefectMap:
         """
         rows = slice(y0, y0 + loss.shape[0])
         peak = np.broadcast_to(np.asarray(peak, dtype=np.float64).reshape(-1, 1), loss.shape)
-        label = (loss >= LABEL_FRACTION * peak) & (loss >= MIN_LABELLED_LOSS)
+        label = (loss >= LABEL_FRACTION * peak) & (loss >= self.min_labelled_loss)
         self.loss[rows, columns] += loss
         self.mask[rows, columns] |= label
         self.defects.append(record)
@@ -163,9 +169,9 @@ def localized(defects: DefectMap, rng: np.random.Generator, row: int, column: fl
                 {"type": "localized", "row": int(row), "column": float(column), "depth": float(depth), "size": float(size)})
 
 
-def groove_depth(rng: np.random.Generator, median: float = 0.034) -> float:
-    """Typical groove depth (in): log-normal around ``median``."""
-    return float(np.clip(rng.lognormal(np.log(median), 0.4), 0.015, 0.3))
+def groove_depth(rng: np.random.Generator, median: float = 0.034, lowest: float = 0.015) -> float:
+    """Typical groove depth (in): log-normal around ``median``, at least ``lowest``."""
+    return float(np.clip(rng.lognormal(np.log(median), 0.4), lowest, 0.3))
 
 
 def plant_defects(rng: np.random.Generator, rows: int, width: int, kind: str,
@@ -173,7 +179,7 @@ def plant_defects(rng: np.random.Generator, rows: int, width: int, kind: str,
     """Defects of a well of the given kind (one of ``WELL_KINDS``) in the given style."""
     if kind not in WELL_KINDS:
         raise ValueError(f"kind must be one of {WELL_KINDS}")
-    defects = DefectMap(rows, width)
+    defects = DefectMap(rows, width, style.min_labelled_loss)
     if kind in ("vertical", "vertical_discontinuous", "diagonal", "vertical_and_diagonal"):
         for half in range(max(1, width // 36)):
             for _ in range(int(rng.choice(list(style.grooves_per_half)))):
@@ -185,8 +191,11 @@ def plant_defects(rng: np.random.Generator, rows: int, width: int, kind: str,
                 }[kind]
                 start = int(rng.integers(0, max(1, rows // 10))) if rng.random() < 0.85 else int(rng.integers(0, rows // 2))
                 stop = rows - int(rng.integers(0, max(1, rows // 10)))
+                faint = style.shallow_share > 0 and rng.random() < style.shallow_share
+                depth = (groove_depth(rng, style.shallow_depth, lowest=style.min_labelled_loss) if faint
+                         else groove_depth(rng, style.groove_depth))
                 groove(defects, rng, column=half * 36 + rng.uniform(2, 34), start=start, stop=stop,
-                       depth=groove_depth(rng, style.groove_depth), width_px=rng.uniform(*style.groove_width),
+                       depth=depth, width_px=rng.uniform(*style.groove_width),
                        slope=slope,
                        interrupted=kind == "vertical_discontinuous" or rng.random() < 0.15)
     if kind != "none":

@@ -62,15 +62,24 @@ class Preset:
     grooves_per_half: tuple[int, ...] = (1, 1, 2)
     groove_width: tuple[float, float] = (1.8, 4.2)
     groove_depth: float = 0.034
+    shallow_share: float = 0.0
+    shallow_depth: float = 0.014
+    min_labelled_loss: float = 0.01
 
     def defect_style(self) -> DefectStyle:
-        return DefectStyle(tuple(self.grooves_per_half), tuple(self.groove_width), self.groove_depth)
+        return DefectStyle(tuple(self.grooves_per_half), tuple(self.groove_width), self.groove_depth,
+                           self.shallow_share, self.shallow_depth, self.min_labelled_loss)
 
 
 PRESETS = {
     # real joint textures, more and slightly deeper grooves (docs/realism.md)
     "default": Preset("default", train_wells=15, test_wells=5, rows=(1_500, 60_000), texture="real",
                       grooves_per_half=(1, 2, 3), groove_width=(1.8, 4.0), groove_depth=0.038),
+    # an experiment for the real wells: 40% of grooves faint (about 0.014 in, as deep as the texture),
+    # labelled down to 0.006 in
+    "faint": Preset("faint", train_wells=15, test_wells=5, rows=(1_500, 60_000), texture="real",
+                    grooves_per_half=(1, 2, 3), groove_width=(1.8, 4.0), groove_depth=0.038,
+                    shallow_share=0.4, shallow_depth=0.014, min_labelled_loss=0.006),
     # the default until 2026-11-27, with which docs/benchmarks.md was measured
     "parametric": Preset("parametric", train_wells=15, test_wells=5, rows=(1_500, 60_000)),
     "small": Preset("small", train_wells=8, test_wells=3, rows=(720, 3_600)),

@@ -34,10 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docs_tables import md_table, pct, write_json, write_section  # noqa: E402  (a sibling module)
 
 
-def _mean_std(values: list[float]) -> str:
+def _mean_std(values: list[float], decimals: int = 1) -> str:
     if len(values) == 1:
-        return pct(values[0], 1, unit="%")
-    return f"{pct(float(np.mean(values)), 1, unit='%')} ± {100 * float(np.std(values)):.1f}"
+        return pct(values[0], decimals, unit="%")
+    return f"{pct(float(np.mean(values)), decimals, unit='%')} ± {100 * float(np.std(values)):.{decimals}f}"
 
 
 def markdown(figures: dict[str, dict], command: str) -> str:
@@ -53,7 +53,7 @@ def markdown(figures: dict[str, dict], command: str) -> str:
                      _mean_std([f[key]["pixel_share"] for f in figures.values()])])
     rows.append(["**labels (published)**", "all 15 wells", "", pct(LABELLED_PATCH_SHARE, 1, unit="%"),
                  f"about {pct(LABELLED_PIXEL_SHARE, 0, unit='%')}"])
-    fa = _mean_std([f["false_alarm"]["rate"] for f in figures.values()])
+    fa = _mean_std([f["false_alarm"]["rate"] for f in figures.values()], decimals=3)
     low = _mean_std([f["corroded_wells"]["lowest_patch_share"] for f in figures.values()])
     return "\n".join([
         "### Real wells: what the model flags against the published label statistics",

@@ -191,10 +191,11 @@ def plant_defects(rng: np.random.Generator, rows: int, width: int, kind: str,
                 }[kind]
                 start = int(rng.integers(0, max(1, rows // 10))) if rng.random() < 0.85 else int(rng.integers(0, rows // 2))
                 stop = rows - int(rng.integers(0, max(1, rows // 10)))
+                column = half * 36 + rng.uniform(2, 34)  # the draws keep their order: a seed gives the same wells
                 faint = style.shallow_share > 0 and rng.random() < style.shallow_share
                 depth = (groove_depth(rng, style.shallow_depth, lowest=style.min_labelled_loss) if faint
                          else groove_depth(rng, style.groove_depth))
-                groove(defects, rng, column=half * 36 + rng.uniform(2, 34), start=start, stop=stop,
+                groove(defects, rng, column=column, start=start, stop=stop,
                        depth=depth, width_px=rng.uniform(*style.groove_width),
                        slope=slope,
                        interrupted=kind == "vertical_discontinuous" or rng.random() < 0.15)

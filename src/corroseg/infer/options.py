@@ -126,7 +126,7 @@ def describe_threshold(options: PredictOptions | None, tuned: float | None = Non
     if options.threshold_source == "tuned":
         return "the mean of the runs' thresholds tuned on held-out wells (threshold.json)"
     if options.threshold_source == "config":
-        words = "the run's config value (the default)"
+        words = "the run's config value, the default"
         if tuned is not None:
             words += (f"; the tuned {tuned:.3f} in threshold.json is kept but not used by default (tuned on a "
                       "few validation wells it helped one seed and hurt others); --threshold tuned uses it")

@@ -30,9 +30,12 @@ ONE_THREAD = PredictOptions(threads=1)  # what the fleet's workers use (--thread
 @pytest.fixture(scope="module")
 def cluster():
     """Two worker processes on loopback, shared by the tests of this module."""
+    environment = dict(os.environ)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as local:
         yield local
+    os.environ.clear()  # the nannies set OMP_NUM_THREADS=1 and more here: later tests keep their threads
+    os.environ.update(environment)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +70,9 @@ def outputs(folder: Path) -> dict[str, bytes]:
 
 def test_a_local_cluster_predicts_every_well_byte_for_byte_as_predict_does(tiny_run, wells, sequential, tmp_path):
     out = tmp_path / "fleet"
+    environment = dict(os.environ)
     result = predict_fleet([tiny_run], wells, out, PredictOptions(), "local:2", progress=False)
+    assert dict(os.environ) == environment  # Dask's OMP_NUM_THREADS=1 would slow and change later torch runs
     assert (result["done"], result["skipped"], result["failed"]) == (6, 0, {})
     assert outputs(out) == outputs(sequential) and len(outputs(out)) == 18
     manifest = json.loads((out / "manifest.json").read_text())

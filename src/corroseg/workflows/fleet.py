@@ -21,6 +21,7 @@ import functools
 import glob
 import importlib.util
 import json
+import os
 import resource
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -120,6 +121,7 @@ def connect(scheduler: str) -> Iterator:
 
     kind, value = parse_scheduler(scheduler)
     cluster = None
+    environment = dict(os.environ)  # Dask's nannies set OMP_NUM_THREADS=1 and more in this process too
     if kind == "local":
         dashboard = ":0" if importlib.util.find_spec("bokeh") else None  # a free port, only where it can be shown
         cluster = LocalCluster(n_workers=value, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -137,6 +139,9 @@ def connect(scheduler: str) -> Iterator:
         client.close()
         if cluster is not None:
             cluster.close()
+        if os.environ != environment:  # a later torch run or subprocess of the caller keeps its threads
+            os.environ.clear()
+            os.environ.update(environment)
 
 
 _LOADED: dict[str, object] = {}

@@ -1,1 +1,1 @@
-"""Challenge data: reading, validation, corruption handling, wells, scaling, augmentation, splits."""
+"""Challenge data: reading, validation, corruption handling, wells, labelled wells, scaling, splits, inspection."""

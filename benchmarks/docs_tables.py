@@ -134,3 +134,13 @@ def write_json(path: str | Path, data, default=None) -> Path:
         For objects JSON cannot hold (``str`` writes paths and the like as text).
     """
     return write_text(path, json.dumps(json_safe(data), indent=2, default=default) + "\n")
+
+
+def publish(section: str, name: str, data=None, json_path: str | Path | None = None,
+            docs: str | Path | None = None) -> None:
+    """What a benchmark ends with: print its markdown section, then write its JSON and docs section if asked."""
+    print(section)
+    if json_path is not None:
+        write_json(json_path, data)
+    if docs is not None:
+        write_section(docs, section, name)

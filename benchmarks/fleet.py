@@ -33,7 +33,7 @@ import numpy as np
 from corroseg.data.wells import Well, load_well, save_well
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docs_tables import fmt, md_table, write_json, write_section  # noqa: E402  (a sibling module)
+from docs_tables import fmt, md_table, publish  # noqa: E402  (a sibling module)
 
 CORROSEG = str(Path(sys.executable).parent / "corroseg")
 
@@ -140,12 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(big), flush=True)
         small = compare(args.run, short_wells(args.wells, work / "short"), work, args.workers, "short")
         print(json.dumps(small), flush=True)
-    section = markdown(big, small, args.workers, command)
-    print(section)
-    if args.json:
-        write_json(args.json, {"wells": big, "short": small})
-    if args.docs:
-        write_section(args.docs, section, "fleet")
+    publish(markdown(big, small, args.workers, command), "fleet", {"wells": big, "short": small}, args.json,
+            args.docs)
     return 0
 
 

@@ -31,7 +31,7 @@ from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.real_wells import LABELLED_PATCH_SHARE, LABELLED_PIXEL_SHARE, real_well_figures
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docs_tables import md_table, pct, write_json, write_section  # noqa: E402  (a sibling module)
+from docs_tables import md_table, pct, publish  # noqa: E402  (a sibling module)
 
 
 def _mean_std(values: list[float], decimals: int = 1) -> str:
@@ -104,14 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         pooled = figures[str(run)]["corroded_wells"]
         print(f"{run}: patches {pooled['patch_share']:.1%}, pixels {pooled['pixel_share']:.2%}, false alarms "
               f"{figures[str(run)]['false_alarm']['rate']:.3%}", flush=True)
-    section = markdown(figures, command)
-    print(section)
+    publish(markdown(figures, command), "real-wells", figures, args.json, args.docs)
     if args.strips:
         print("\n".join(map(str, draw_strips(args.runs[0], args.real, args.strips))))
-    if args.json:
-        write_json(args.json, figures)
-    if args.docs:
-        write_section(args.docs, section, "real-wells")
     return 0
 
 

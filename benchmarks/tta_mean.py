@@ -26,7 +26,7 @@ from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.postprocess import RandomWalker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docs_tables import fmt, md_table, pct, write_json, write_section  # noqa: E402  (sibling modules)
+from docs_tables import fmt, md_table, pct, publish  # noqa: E402  (sibling modules)
 from options import Cases, score_variants  # noqa: E402
 
 MEANS = ("probability", "logit")
@@ -86,12 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = "python benchmarks/tta_mean.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     table = measure(args.runs, Cases(args.data, args.real))
-    section = markdown(table, command)
-    print(section)
-    if args.json:
-        write_json(args.json, table)
-    if args.docs:
-        write_section(args.docs, section, "tta-mean")
+    publish(markdown(table, command), "tta-mean", table, args.json, args.docs)
     return 0
 
 

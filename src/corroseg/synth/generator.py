@@ -76,7 +76,7 @@ PRESETS = {
     "default": Preset("default", train_wells=15, test_wells=5, rows=(1_500, 60_000), texture="real",
                       grooves_per_half=(1, 2, 3), groove_width=(1.8, 4.0), groove_depth=0.038),
     # an experiment for the real wells: 40% of grooves faint (about 0.014 in, as deep as the texture),
-    # labelled down to 0.006 in
+    # labelled down to 0.006 in; rejected as a default: 5% false alarms on real wells 9/10 (docs/benchmarks.md)
     "faint": Preset("faint", train_wells=15, test_wells=5, rows=(1_500, 60_000), texture="real",
                     grooves_per_half=(1, 2, 3), groove_width=(1.8, 4.0), groove_depth=0.038,
                     shallow_share=0.4, shallow_depth=0.014, min_labelled_loss=0.006),

@@ -19,6 +19,7 @@ from corroseg.data.challenge import FALSE_ALARM_WELLS, read_images
 from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.wells import cut, well_from_patches
 from corroseg.infer.bundle import WellPredictor
+from corroseg.infer.evaluate import false_alarm_figures
 
 LABELLED_PATCH_SHARE = 0.80078
 """Share of the real train patches whose label holds corrosion (the seed paper)."""
@@ -63,11 +64,11 @@ def real_well_figures(predictor: WellPredictor, real: str | Path,
     for row in per_well.values():
         row["patch_share"] = row["patches_flagged"] / max(row["patches"], 1)
         row["pixel_share"] = row["pixels_flagged"] / max(row["pixels"], 1)
-    fa = [per_well[str(w)] for w in FALSE_ALARM_WELLS if str(w) in per_well]
+    counts = {w: (per_well[str(w)]["valid_pixels"], per_well[str(w)]["valid_pixels_flagged"])
+              for w in FALSE_ALARM_WELLS if str(w) in per_well}
     corroded = [row for key, row in per_well.items() if int(key) not in FALSE_ALARM_WELLS]
     return {"per_well": per_well, "corroded_wells": _pooled(corroded), "all_wells": _pooled(per_well.values()),
-            "false_alarm": {"wells": [w for w in FALSE_ALARM_WELLS if str(w) in per_well],
-                            "rate": sum(r["valid_pixels_flagged"] for r in fa) / max(sum(r["valid_pixels"] for r in fa), 1)},
+            "false_alarm": false_alarm_figures(real, counts),
             "published": {"patch_share": LABELLED_PATCH_SHARE, "pixel_share": LABELLED_PIXEL_SHARE}}
 
 

@@ -119,21 +119,17 @@ def label_defects(mask: np.ndarray, gap_rows: int = 0, gap_cols: int = 0) -> tup
 
 def _arc_columns(columns: np.ndarray, width: int) -> tuple[int, int]:
     """(first column, count) of the shortest arc around the casing covering ``columns``."""
-    present = np.zeros(width, bool)
-    present[columns] = True
-    if present.all():
+    empty = np.ones(width, bool)
+    empty[columns] = False
+    if not empty.any():
         return 0, width
-    gaps = np.flatnonzero(~present)
-    # the largest run of empty columns (circularly) is what the arc leaves out
-    doubled = np.concatenate([~present, ~present])
-    best_len, best_end, run = 0, 0, 0
-    for i, empty in enumerate(doubled):
-        run = run + 1 if empty else 0
-        if run > best_len:
-            best_len, best_end = run, i
-    best_len = min(best_len, width)
-    first = (best_end + 1) % width
-    return (first, width - best_len) if len(gaps) else (0, width)
+    # the longest run of empty columns, read circularly (twice round), is what the arc leaves out
+    runs = np.zeros(2 * width, np.int64)
+    for i, gap in enumerate(np.concatenate([empty, empty])):
+        runs[i] = runs[i - 1] + 1 if gap and i else int(gap)
+    end = int(np.argmax(runs))
+    left_out = min(int(runs[end]), width)
+    return (end + 1) % width, width - left_out
 
 
 def clock_position(column: float, width: int) -> str:

@@ -16,7 +16,7 @@ from corroseg.train.config import CONFIG, DATA, METRICS
 from corroseg.report.markup import _esc, _fmt, _pct, _table, _missing, _img, Section, _cards, _kv, _flat
 from corroseg.report.run_info import _read_json, _fold_number, RunInfo
 from corroseg.infer.evaluate import ScoredSplit
-from corroseg.report.views import SECTION_ROWS, WellView, false_alarm_rate
+from corroseg.report.views import SECTION_ROWS, WellView, real_false_alarms
 
 
 WORST_PATCHES = 12
@@ -123,8 +123,9 @@ def summary_section(info: RunInfo, predictor: WellPredictor | None, scored: Scor
                       "share of flagged pixels that are corrosion / share of corrosion found"))
     else:
         cards.append(("challenge metric", "n/a", scored))
-    if isinstance(real, tuple) and any(v.false_alarm_well for v in real[0]):
-        rate, wells = false_alarm_rate(real[0])
+    together = real_false_alarms(real[0]) if isinstance(real, tuple) else None
+    if together is not None:
+        rate, wells = together["rate"], together["wells"]
         note = (f"share of valid pixels flagged on real x_train wells {', '.join(map(str, wells))}, which have no "
                 "corrosion (not the per-well table's rate, which is on clean pixels of the synthetic test wells)")
         if _flags_nothing(scored):
@@ -346,11 +347,11 @@ def real_section(views: list[WellView], notes: list[str]) -> Section:
     parts = []
     fa = [v for v in views if v.false_alarm_well]
     if fa:
-        rate, wells = false_alarm_rate(views)
+        together = real_false_alarms(views)
         rows = [(f"x_train well {v.well}", f"{v.image.shape[0]:,} x {v.image.shape[1]}", f"{int(v.valid.sum()):,}",
                  f"{int(v.mask[v.valid].sum()):,}", _pct(v.flagged, 3)) for v in fa]
-        rows.append(("together", "", f"{sum(int(v.valid.sum()) for v in fa):,}",
-                     f"{sum(int(v.mask[v.valid].sum()) for v in fa):,}", _pct(rate, 3)))
+        rows.append(("together", "", f"{together['valid_pixels']:,}", f"{together['flagged_pixels']:,}",
+                     _pct(together["rate"], 3)))
         parts.append("<h3>False alarms: real wells without corrosion</h3>")
         parts.append(_table(["well", "rows x width", "valid pixels", "flagged pixels", "false-alarm rate"], rows,
                             "num total"))

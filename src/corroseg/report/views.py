@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from corroseg.infer.evaluate import ScoredSplit
+from corroseg.infer.evaluate import ScoredSplit, false_alarm_figures
 
 SECTION_ROWS = 1000
 """Rows of a well pictured at full resolution (a whole real well has up to 70,740)."""
@@ -51,10 +51,12 @@ def best_and_worst_wells(scored: ScoredSplit) -> list[tuple[str, int]]:
     return [("best", best)] if best == worst else [("best", best), ("worst", worst)]
 
 
-def false_alarm_rate(views: Sequence[WellView]) -> tuple[float, list[int]]:
-    """Pooled share of valid pixels flagged on the false-alarm wells (as ``false_alarms`` counts it)."""
-    fa = [v for v in views if v.false_alarm_well]
-    flagged = sum(int(v.mask[v.valid].sum()) for v in fa)
-    valid = sum(int(v.valid.sum()) for v in fa)
-    wells = [v.well for v in fa]
-    return (flagged / valid if valid else float("nan")), wells
+def false_alarm_counts(views: Sequence[WellView]) -> dict[int, tuple[int, int]]:
+    """(valid pixels, flagged pixels) of each false-alarm well among ``views``."""
+    return {v.well: (int(v.valid.sum()), int(v.mask[v.valid].sum())) for v in views if v.false_alarm_well}
+
+
+def real_false_alarms(views: Sequence[WellView], source: str = "real x_train") -> dict | None:
+    """The false-alarm figures (:func:`corroseg.infer.evaluate.false_alarm_figures`) of the views; None without any."""
+    counts = false_alarm_counts(views)
+    return false_alarm_figures(source, counts) if counts else None

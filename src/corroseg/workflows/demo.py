@@ -20,6 +20,7 @@ from corroseg.infer.evaluate import false_alarm_figures, score_split
 from corroseg.infer.options import describe_threshold
 from corroseg.infer.threshold import read_threshold
 from corroseg.report.sections import describe_predictor
+from corroseg.report.views import false_alarm_counts
 from corroseg.synth.generator import PRESETS, write_dataset
 from corroseg.train.config import load_config
 from corroseg.train.rundir import RunDir
@@ -135,8 +136,7 @@ def _run_demo(out: Path, real: str | Path | None, say: Callable[[str], None], pr
     if real_path is not None:
         real_views = predict_real(predictor, real_path, REAL_WELLS, say)  # once: false alarms, a picture, the report
         views = {(v.split, v.well): v for v in real_views[0]}
-        fa = {v.well: (int(v.valid.sum()), int(v.mask[v.valid].sum())) for v in real_views[0] if v.false_alarm_well}
-        summary["real_false_alarms"] = false_alarm_figures(real_path / "x_train", fa)
+        summary["real_false_alarms"] = false_alarm_figures(real_path / "x_train", false_alarm_counts(real_views[0]))
         grooved = views.get(("train", GROOVED_REAL_WELL))
         if grooved is not None:
             well = Well(grooved.image, name=f"real train well {GROOVED_REAL_WELL}")

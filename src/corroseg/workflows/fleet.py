@@ -77,10 +77,12 @@ def _inputs(source: str | Path) -> list[Path]:
     return [path]
 
 
-def well_jobs(source: str | Path, split: str = "test", widths: WidthOverride | None = None) -> list[WellJob]:
-    """Every well of INPUT (a folder, a glob or a list file of wells and challenge datasets), in order."""
+def well_jobs(source: str | Path | list[Path], split: str = "test",
+              widths: WidthOverride | None = None) -> list[WellJob]:
+    """Every well of INPUT (a folder, a glob or a list file of wells and challenge datasets, or the paths
+    they stand for), in order."""
     jobs: dict[str, WellJob] = {}
-    for path in _inputs(source):
+    for path in source if isinstance(source, list) else _inputs(source):
         if not path.exists():
             raise CorrosegInputError(path, "no such file or folder (named by the input list)")
         for name, loader in well_sources(path, widths, split):
@@ -198,10 +200,11 @@ def predict_fleet(runs: Sequence[str | Path], source: str | Path, out: str | Pat
         raise CorrosegUserError(f"--threads-per-worker {threads_per_worker}: must be at least 1")
     options = replace(options, threads=threads_per_worker).resolve(runs)
     recorded = options.record(first_config(runs))
-    jobs = well_jobs(source, split, widths)
+    inputs = _inputs(source)
+    jobs = well_jobs(inputs, split, widths)
     planned = [path for job in jobs for path in outputs_of(out / f"{job.name}.npz")]
     refuse_overwriting_inputs(planned + [out / "manifest.json"], files=[Path(j.path) for j in jobs if j.path],
-                              datasets=[Path(p) for p in _inputs(source) if Path(p).is_dir()], runs=runs,
+                              datasets=[p for p in inputs if p.is_dir()], runs=runs,
                               run_reads=RUN_INPUTS + ("model.onnx",))
     previous = Manifest.read(out) if resume else None
     skipped = {job.name for job in jobs if previous is not None and previous.complete(job.name, job.checksum, recorded)}

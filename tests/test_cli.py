@@ -105,7 +105,10 @@ def test_demo_runs_without_real_data_and_predicts_the_test_split_once(tmp_path, 
     assert 0.0 <= summary["synthetic_test"]["iou"] <= 1.0 and "real_false_alarms" not in summary
     assert "skipping the real wells" in result.output and "challenge metric" in result.output
     test_wells = len(list((out / "synthetic" / "wells").glob("test_well_*.npz")))
-    assert test_wells and len(wells_predicted) == test_wells + 1  # the test split once (figures and report), a picture
+    # the test split once (figures and report), a picture, and the same well again as an imported casing log
+    assert test_wells and len(wells_predicted) == test_wells + 2
+    assert len(list((out / "log").glob("*.dlis"))) == 1 and len(list((out / "log").glob("*.joints.csv"))) == 1
+    assert summary["log"]["joints"] >= 1 and "casing log:" in result.output
     assert (out / "run" / "report.html").is_file()
     for command in ("synth", "realism", "models", "train", "evaluate", "predict"):
         assert runner.invoke(app, [command, "--help"]).exit_code == 0

@@ -41,6 +41,7 @@ SECTIONS = {
     "worst-patches": "Worst patches",
     "reliability": "Reliability of the probabilities",
     "precision-recall": "Precision-recall",
+    "log-view": "As a casing log",
     "real-wells": "Real wells",
 }
 CHROMIUM = Path("/usr/bin/chromium")
@@ -88,6 +89,15 @@ def test_every_section_is_there_in_order(report):
     assert any("predicting" in m for m in messages)
     for name in ("per-well", "well-strips", "worst-patches", "reliability", "precision-recall"):
         assert 'class="missing"' not in section(text, name), name
+
+
+def test_the_best_well_is_shown_as_a_casing_log_with_its_tally(report):
+    _, text, _ = report
+    log = section(text, "log-view")
+    assert "data:image/png;base64," in log and "SCREENING" in log and "Sizes assumed" in log
+    tally = table_rows(log[log.index("Joint tally"):])
+    assert tally and all(len(row) in (10, 11) for row in tally)
+    assert "min wall (in)" in log and "lowest failure (psi)" in log
 
 
 def test_self_contained_with_embedded_pngs(report):

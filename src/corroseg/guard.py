@@ -48,9 +48,9 @@ KNOWN = {
     "run": RUN_FILES + DERIVED_RUN_FILES,
     "folds": ("config.yaml", "folds.json", "threshold.json", "oof", "oof/well_*.npz", "fold_*") + DERIVED_RUN_FILES,
     "dataset": ("synth.json", "x_train", "x_train/*.npy", "x_test", "x_test/*.npy", "y_train.csv", "y_test.csv",
-                "wells", "wells/*.npz"),
+                "wells", "wells/*.npz", "logs", "logs/*.dlis", "logs/*.las"),
     "demo": ("synthetic", "run", "predictions", "predictions/*.npz", "predictions/*.png", "predictions/*.json",
-             "evaluation.json",
+             "evaluation.json", "log", "log/*",
              "summary.json"),
 }
 """Every entry each kind of folder may hold (glob patterns of relative paths, matched one level at a time;

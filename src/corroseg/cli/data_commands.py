@@ -13,7 +13,7 @@ from rich.table import Table
 
 from corroseg.cli.common import WidthOption, app, console, err_console, parse_wells, parse_widths, status, user_errors
 from corroseg.data.challenge import FALSE_ALARM_WELLS
-from corroseg.errors import CorrosegInputError
+from corroseg.errors import CorrosegInputError, CorrosegUserError
 
 
 @app.command()
@@ -23,8 +23,13 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     width: WidthOption = None,
 ):
-    """Integrity and statistics of a dataset or a well."""
+    """Integrity and statistics of a dataset, a well or a casing log (DLIS / LAS)."""
     from corroseg.data.inspection import inspect_path
+    from corroseg.data.log_readers import describe_log, is_log
+
+    if is_log(path):
+        _print_log(describe_log(path), as_json)
+        return
 
     summary = inspect_path(path, parse_widths(width))
     if as_json:
@@ -85,6 +90,77 @@ def _print_well(summary: dict) -> None:
     )
     if summary["mask"]:
         console.print(f"mask: {summary['mask']['corroded_pixel_fraction']:.2%} of pixels corroded")
+
+
+def _print_log(summary: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+        return
+    console.print(f"{escape(summary['file'])}: {summary['kind']} log, {len(summary['frames'])} frame(s)")
+    for frame in summary["frames"]:
+        span = frame.get("depth_range")
+        table = Table(title=f"frame {escape(str(frame['frame']))}: {frame['rows']} rows, index "
+                            f"{escape(str(frame['index']))}"
+                            + (f" {span[0]:g} .. {span[1]:g}" if span else "")
+                            + (f", {escape(str(frame['direction']).lower())}" if frame.get("direction") else ""))
+        for column in ("channel", "unit", "values per depth", "description"):
+            table.add_column(column)
+        for channel in frame["channels"]:
+            table.add_row(escape(channel["name"]), escape(str(channel["unit"] or "")),
+                          str(channel["values_per_depth"]), escape(str(channel["long_name"] or "")))
+        console.print(table)
+    if summary["parameters"]:
+        console.print("parameters: " + ", ".join(f"{escape(k)} = {escape(' '.join(v))}"
+                                                 for k, v in summary["parameters"].items()))
+
+
+@app.command("import")
+@user_errors
+def import_log(
+    log: Annotated[Path, typer.Argument(metavar="LOG", help="Casing-inspection log: DLIS (RP66 v1) or LAS 2.0.")],
+    out: Annotated[Path, typer.Option("--out", help="Well .npz to write.")],
+    channel: Annotated[Optional[str], typer.Option(
+        help="Thickness image channel (default: the one named as thickness; the error lists the candidates).")
+    ] = None,
+    nominal_wall: Annotated[Optional[float], typer.Option(
+        help="Nominal wall thickness, in (when the log states none; overrides the log's).")] = None,
+    od: Annotated[Optional[float], typer.Option(help="Casing outside diameter, in.")] = None,
+    grade: Annotated[Optional[str], typer.Option(help="API 5CT grade, e.g. N80, P110 (for burst ratings).")] = None,
+    thickness: Annotated[str, typer.Option(
+        help="auto, absolute or minus-nominal (thickness minus nominal, as USIT's T2BK).")] = "auto",
+    depth_step: Annotated[Optional[float], typer.Option(
+        help="Resample the rows to this depth step, in the log's depth unit (ft for an index in 0.1 in).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+):
+    """Import a DLIS or LAS casing log as a whole well (image, depth, nominal sizes)."""
+    from corroseg.data.log_import import import_to_file
+    from corroseg.data.logs import ImportOptions
+    from corroseg.interpret.strength import grade as api_grade
+
+    if grade is not None:
+        api_grade(grade)  # an unknown grade is refused before anything is read
+    options = ImportOptions(channel=channel, nominal_wall_in=nominal_wall, od_in=od, grade=grade,
+                            thickness=thickness, depth_step=depth_step)
+    with status(f"importing {log.name}"):
+        result = import_to_file(log, out, options, force=force)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    for note in result["notes"]:
+        console.print(f"note: {escape(note)}", highlight=False)
+    sizes = ", ".join(f"{label} {result[key]:g} in" for label, key in (("OD", "od_in"), ("wall", "nominal_wall_in"))
+                      if result[key] is not None) or "no casing sizes (pass --od and --nominal-wall to predict)"
+    console.print(
+        f"wrote {escape(result['out'])}: {result['rows']} rows x {result['width']} px "
+        f"({result['logged_azimuths']} azimuths logged), depth {result['depth_top']:g} to {result['depth_bottom']:g} "
+        f"{escape(result['depth_unit'])} every {result['depth_step']:g}; {sizes}"
+        + (f", grade {escape(result['grade'])}" if result["grade"] else "")
+        + f"; {result['valid_share']:.1%} valid readings", highlight=False)
+    if "row_mean_loss_in" in result:
+        loss = result["row_mean_loss_in"]
+        console.print(f"row-mean wall below nominal (a loss all around shows only here): median "
+                      f"{loss['median']:.4f} in, most {loss['max']:.4f} in", highlight=False)
 
 
 @app.command()
@@ -149,12 +225,18 @@ def synth(
              "(default: the preset's).")] = None,
     real: Annotated[Path, typer.Option(help="Real challenge data, the source of real textures.")] = Path(
         "../shared/data/challenge"),
+    fmt: Annotated[Optional[str], typer.Option(
+        "--format", help="Also write every well as a casing log in OUT/logs/: dlis or las "
+                         "(7 in N-80 casing, 0.1 ft a row; docs/interpret.md).")] = None,
 ):
     """Write a synthetic dataset in the challenge format, with exact masks and whole wells."""
     from corroseg.synth.generator import write_dataset
+    from corroseg.synth.logs import LOG_FORMATS
 
+    if fmt is not None and fmt not in LOG_FORMATS:
+        raise CorrosegUserError(f"--format {fmt!r}: choose {' or '.join(LOG_FORMATS)}")
     write_dataset(out, seed=seed, preset=preset, train_wells=wells, test_wells=test_wells,
-                  overwrite=overwrite, progress=True, real=real, texture=texture)
+                  overwrite=overwrite, progress=True, real=real, texture=texture, log_format=fmt)
     inspect(out, as_json=False, width=None)
 
 

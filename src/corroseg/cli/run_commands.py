@@ -234,8 +234,8 @@ def evaluate(
 @user_errors
 def predict(
     runs: RunsArgument,
-    source: Annotated[Path, typer.Argument(metavar="INPUT", help="Challenge image folder, dataset folder, .zip, well .npz, or folder of wells.")],
-    out: Annotated[Path, typer.Option("--out", help="OUT.csv (submission), OUT.npz (one well) or a folder (one .npz + .png per well).")],
+    source: Annotated[Path, typer.Argument(metavar="INPUT", help="Challenge image folder, dataset folder, .zip, well .npz, folder of wells, or a DLIS / LAS casing log.")],
+    out: Annotated[Path, typer.Option("--out", help="OUT.csv (submission), OUT.npz (one well) or a folder (one .npz + .png per well; with casing sizes also the defect list, joint tally, .xlsx and .curves.las).")],
     split: Annotated[str, typer.Option(help="Split of a dataset folder to predict: test or train.")] = "test",
     keep_corrupted: Annotated[bool, typer.Option(
         "--keep-corrupted", help="Do not empty patches holding corrupted pixels in a submission.")] = False,
@@ -255,9 +255,18 @@ def predict(
     resume: Annotated[bool, typer.Option(
         "--resume", help="With --scheduler: skip the wells whose outputs are complete and match manifest.json.")
                       ] = False,
+    od: Annotated[Optional[float], typer.Option(help="Casing outside diameter, in, for wells that state none.")] = None,
+    nominal_wall: Annotated[Optional[float], typer.Option(
+        help="Nominal wall thickness, in, for wells that state none.")] = None,
+    grade: Annotated[Optional[str], typer.Option(
+        help="API 5CT grade (N80, P110, ...) for the screening burst ratings, for wells that state none.")] = None,
 ):
-    """Predict a submission CSV for challenge patches, or a mask + PNG strip for whole wells."""
+    """Predict a submission CSV for challenge patches, or a mask + PNG strip for whole wells and logs.
+
+    A well or log with casing sizes also gets its defect list, joint tally and screening burst rating.
+    """
     check_split(split)
+    casing = _casing_options(od, nominal_wall, grade)
     options = _options(threshold, tta, engine, walker, device, threads)
     if scheduler is not None:
         _predict_fleet(runs, source, out, options, scheduler, threads_per_worker, split, width, resume, force)
@@ -271,7 +280,7 @@ def predict(
     wells = out.suffix != ".csv"  # whole wells: a bar of rows (and of wells for a folder) instead of a spinner
     with contextlib.nullcontext() if wells else status("predicting"):
         result = predict_path(predictor, source, out, split=split, blank_corrupted=not keep_corrupted,
-                              widths=parse_widths(width), force=force, progress=wells, runs=runs)
+                              widths=parse_widths(width), force=force, progress=wells, runs=runs, casing=casing)
     if result["kind"] == "submission":
         console.print(f"wrote {escape(result['csv'])}: {result['patches']} patches, "
                       f"{result['patches_with_corrosion']} with corrosion")
@@ -279,6 +288,33 @@ def predict(
     for well in [result] if result["kind"] == "well" else result["wells"]:
         console.print(f"{escape(str(well['well']))}: {well['rows']} x {well['width']}, {well['corroded_fraction']:.2%} "
                       f"of valid pixels corroded -> {escape(well['npz'])}, {escape(well['png'])}")
+        _print_answer(well["answer"])
+
+
+def _casing_options(od, nominal_wall, grade):
+    """The casing options of predict, an unknown grade refused before any work."""
+    from corroseg.interpret.strength import grade as api_grade
+    from corroseg.workflows.predict import CasingOptions
+
+    if grade is not None:
+        api_grade(grade)
+    return CasingOptions(od_in=od, wall_in=nominal_wall, grade=grade)
+
+
+def _print_answer(answer: dict) -> None:
+    """One line of the engineer's answer of a well (or why there is none)."""
+    if "skipped" in answer:
+        console.print(f"  {escape(answer['skipped'])}", highlight=False)
+        return
+    lowest = answer["lowest_failure_psi"]
+    zones = answer["low_confidence_zones"]
+    console.print(
+        f"  {answer['defects']} defects (deepest {answer['deepest_loss_pct']:.0f}% of wall), {answer['joints']} joints "
+        f"(collars from the {answer['collars_from']})"
+        + (f", lowest screening failure pressure {lowest:,.0f} psi" if lowest is not None else "")
+        + (f", {len(zones)} low-confidence zones" if zones else "")
+        + f" -> {escape(answer['defects_csv'])}, {escape(answer['joints_csv'])}, {escape(answer['xlsx'])}, "
+        f"{escape(answer['las'])}, {escape(answer['log_png'])}", highlight=False)
 
 
 @app.command()
@@ -354,6 +390,11 @@ def demo(
                       "flagged as corrosion (false alarms)")
     for picture in summary["pictures"]:
         console.print(f"picture: {escape(picture)}")
+    log = summary["log"]
+    console.print(f"casing log: {escape(log['log'])} imported as {escape(log['well'])}, then predicted:")
+    _print_answer(log)
+    console.print("  the same with a real log: corroseg inspect LOG; corroseg import LOG --out WELL.npz [--grade N80]; "
+                  f"corroseg predict {escape(summary['run'])} WELL.npz --out ANSWERS/", highlight=False)
     console.print(f"report: [bold]{escape(summary['report'])}[/] (one HTML file; open it in a browser)")
     timings = ", ".join(f"{k} {v:.0f} s" for k, v in summary["timings_s"].items())
     console.print(f"time: {timings}; figures in {escape(str(Path(out) / 'summary.json'))}")

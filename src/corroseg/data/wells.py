@@ -20,8 +20,6 @@ or without it and never trusts it over the image.
 
 from __future__ import annotations
 
-import math
-import zipfile
 from collections.abc import Mapping
 from typing import NamedTuple
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ import numpy as np
 from corroseg.atomic import atomic_path
 from corroseg.data.challenge import PATCH_SIZE
 from corroseg.data.corruption import corrupted_pixels, valid_pixels
+from corroseg.data.safe_npz import read_npz
 from corroseg.errors import CorrosegInputError, CorrosegUserError
 
 WIDTHS = (36, 72)
@@ -207,6 +206,18 @@ class Well:
         Depth of the first row and between rows; defaults count rows.
     depth_unit : str
     name : str
+    od_in, nominal_wall_in : float or None
+        Nominal outside diameter and wall thickness of the casing, in (known for a log).
+    grade : str or None
+        API 5CT grade (burst ratings need it).
+    row_mean_in : ndarray (rows,) or None
+        Mean absolute wall thickness of each full row, in: the image is the deviation
+        from it, so ``image + row_mean_in[:, None]`` is the absolute thickness. A loss
+        uniform around the circumference shows here and nowhere in the image.
+    collars : ndarray of int or None
+        Collar rows read from a collar-locator channel of a log.
+    logged_azimuths : int or None
+        Azimuths per row of the log the well came from, when it was resampled to ``width``.
     """
 
     image: np.ndarray
@@ -215,6 +226,12 @@ class Well:
     depth_step: float = 1.0
     depth_unit: str = "row"
     name: str = ""
+    od_in: float | None = None
+    nominal_wall_in: float | None = None
+    grade: str | None = None
+    row_mean_in: np.ndarray | None = None
+    collars: np.ndarray | None = None
+    logged_azimuths: int | None = None
 
     def __post_init__(self):
         self.image = np.asarray(self.image, dtype=np.float32)
@@ -224,6 +241,18 @@ class Well:
             self.mask = np.asarray(self.mask).astype(np.uint8)
             if self.mask.shape != self.image.shape:
                 raise ValueError(f"mask shape {self.mask.shape} != image shape {self.image.shape}")
+        if self.row_mean_in is not None:
+            self.row_mean_in = np.asarray(self.row_mean_in, dtype=np.float32)
+            if self.row_mean_in.shape != self.image.shape[:1]:
+                raise ValueError(f"row_mean_in has {self.row_mean_in.shape} values for {self.image.shape[0]} rows")
+        if self.collars is not None:
+            self.collars = np.asarray(self.collars, dtype=np.int64)
+
+    def thickness_in(self) -> np.ndarray | None:
+        """Absolute wall thickness ``(rows, width)``, in, where the row means are known."""
+        if self.row_mean_in is None:
+            return None
+        return self.image + self.row_mean_in[:, None]
 
     @property
     def width(self) -> int:
@@ -261,6 +290,10 @@ def save_well(path: str | Path, well: Well) -> Path:
     }
     if well.mask is not None:
         arrays["mask"] = well.mask
+    for key in OPTIONAL_SCALARS + OPTIONAL_CURVES:
+        value = getattr(well, key)
+        if value is not None:
+            arrays[key] = np.str_(value) if isinstance(value, str) else np.asarray(value)
     with atomic_path(path) as tmp:
         np.savez_compressed(tmp, **arrays)
     return path
@@ -275,7 +308,7 @@ def load_well(path: str | Path) -> Well:
     read: validity is always derived from the image (:attr:`Well.valid`).
     """
     path = Path(path)
-    arrays = _read_npz(path)
+    arrays = read_npz(path, WELL_ARRAYS, _check_headers)
     if "image" not in arrays:
         raise CorrosegInputError(path, "no 'image' array in the .npz")
     image = arrays["image"]
@@ -290,6 +323,7 @@ def load_well(path: str | Path) -> Well:
         raise CorrosegInputError(path, "mask must be 0/1 with the image's shape")
     with np.errstate(over="ignore"):
         image = image.astype(np.float32)
+    _refuse_absolute(path, image)
     step = _scalar(path, arrays, "depth_step", 1.0)
     if step == 0:
         raise CorrosegInputError(path, "depth_step is 0: rows must have distinct depths")
@@ -305,41 +339,61 @@ def load_well(path: str | Path) -> Well:
         depth_step=step,
         depth_unit=_text(path, arrays, "depth_unit", "row"),
         name=_text(path, arrays, "name", path.stem),
+        **_casing_fields(path, arrays, image.shape[0]),
     )
+
+
+ABSOLUTE_HINT_IN = 0.05
+"""A well image whose readings sit this far above zero (median, in) is absolute thickness, not deviation."""
+
+
+def _refuse_absolute(path: Path, image: np.ndarray) -> None:
+    """Refuse an image of absolute thickness: predicted as is, it would read as "no corrosion"."""
+    sample = image[::4]
+    readings = sample[valid_pixels(sample)]
+    if readings.size and (median := float(np.median(readings))) > ABSOLUTE_HINT_IN:
+        raise CorrosegInputError(path, f"readings sit around {median:.3f} in, not around zero: this looks like "
+                                       "absolute wall thickness, where a well holds each row's deviation from "
+                                       "its mean (import logs with `corroseg import`)")
+
+
+def _casing_fields(path: Path, arrays: dict, rows: int) -> dict:
+    """The optional log fields of a well file (nominal sizes, row means, collars), checked."""
+    fields = {}
+    for key in ("od_in", "nominal_wall_in"):
+        if key in arrays:
+            fields[key] = _scalar(path, arrays, key, 0.0)
+            if fields[key] <= 0:
+                raise CorrosegInputError(path, f"{key} must be positive, got {fields[key]:g}")
+    if "grade" in arrays:
+        fields["grade"] = _text(path, arrays, "grade", "")
+    if "logged_azimuths" in arrays:
+        fields["logged_azimuths"] = int(_scalar(path, arrays, "logged_azimuths", 0))
+    if "row_mean_in" in arrays:
+        if arrays["row_mean_in"].shape != (rows,) or arrays["row_mean_in"].dtype.kind != "f":
+            raise CorrosegInputError(path, f"row_mean_in must be {rows} floats, one per row")
+        fields["row_mean_in"] = arrays["row_mean_in"]
+    if "collars" in arrays:
+        collars = arrays["collars"]
+        if collars.ndim != 1 or collars.dtype.kind not in "iu" or (collars.size and (
+                collars.min() < 0 or collars.max() >= rows)):
+            raise CorrosegInputError(path, "collars must be row numbers inside the image")
+        fields["collars"] = collars
+    return fields
 
 
 MAX_DEPTH = 1e9
 """Depths (any unit, rows included) beyond this are refused: no well is that deep, and
 arithmetic on them overflows (axes, plots)."""
 
-WELL_ARRAYS = ("image", "mask", "depth_start", "depth_step", "depth_unit", "name")
+SCALAR_ARRAYS = ("depth_start", "depth_step", "depth_unit", "name")
+OPTIONAL_SCALARS = ("od_in", "nominal_wall_in", "grade", "logged_azimuths")
+OPTIONAL_CURVES = ("row_mean_in", "collars")
+WELL_ARRAYS = ("image", "mask") + SCALAR_ARRAYS + OPTIONAL_SCALARS + OPTIONAL_CURVES
 """The arrays of a well ``.npz`` that are read; any other array is never loaded."""
 
 MAX_TEXT_CHARS = 1000
 """Names and units longer than this are refused before they are read."""
-
-
-def _npz_headers(archive: zipfile.ZipFile) -> dict[str, tuple[tuple, np.dtype, zipfile.ZipInfo]]:
-    """``{name: (shape, dtype, entry)}`` of the arrays of :data:`WELL_ARRAYS`, from their headers only."""
-    headers = {}
-    for info in archive.infolist():
-        key = info.filename.removesuffix(".npy")
-        if key not in WELL_ARRAYS:
-            continue
-        with archive.open(info) as member:
-            version = np.lib.format.read_magic(member)
-            reader = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(
-                version)
-            if reader is None:
-                raise ValueError(f"array {key!r} has .npy format {version}, expected 1.0 or 2.0")
-            shape, _, dtype = reader(member)
-            header_bytes = member.tell()
-        if dtype.hasobject:
-            raise ValueError(f"array {key!r} holds Python objects")
-        if info.file_size > header_bytes + math.prod(shape) * dtype.itemsize:
-            raise ValueError(f"array {key!r} holds more bytes than its header declares")
-        headers[key] = (shape, dtype, info)
-    return headers
 
 
 def _check_headers(path: Path, headers: dict) -> None:
@@ -351,36 +405,14 @@ def _check_headers(path: Path, headers: dict) -> None:
         raise CorrosegInputError(path, f"image must be a 2-D float array, got {dtype} {shape}")
     if "mask" in headers and headers["mask"][0] != shape:
         raise CorrosegInputError(path, "mask must be 0/1 with the image's shape")
-    for key in WELL_ARRAYS[2:]:
+    for key in OPTIONAL_CURVES:
+        if key in headers and (len(headers[key][0]) != 1 or headers[key][0][0] > shape[0]):
+            raise CorrosegInputError(path, f"{key} must be one value per row at most, got shape {headers[key][0]}")
+    for key in SCALAR_ARRAYS + OPTIONAL_SCALARS:
         if key in headers and headers[key][0] != ():
             raise CorrosegInputError(path, f"{key} must be one value, got shape {headers[key][0]}")
         if key in headers and headers[key][1].kind in "US" and headers[key][1].itemsize > 4 * MAX_TEXT_CHARS:
             raise CorrosegInputError(path, f"{key} is longer than {MAX_TEXT_CHARS} characters")
-
-
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of :data:`WELL_ARRAYS` in an ``.npz``, headers checked first; an unreadable file names it."""
-    if not path.is_file():
-        raise CorrosegInputError(path, "no such file" if not path.exists() else "not a regular file")
-    try:
-        if not zipfile.is_zipfile(path):
-            with open(path, "rb") as handle:
-                is_npy = handle.read(6) == b"\x93NUMPY"
-            raise CorrosegInputError(path, "a single .npy array, not an .npz archive of named arrays" if is_npy
-                                     else "unreadable .npz file (not a zip archive of .npy arrays)")
-        with zipfile.ZipFile(path) as archive:
-            headers = _npz_headers(archive)
-            _check_headers(path, headers)
-            arrays = {}
-            for key, (_, _, info) in headers.items():
-                with archive.open(info) as member:
-                    arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
-            return arrays
-    except CorrosegInputError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise CorrosegInputError(path, f"unreadable .npz file ({reason})") from None
 
 
 def _scalar(path: Path, arrays: dict, key: str, default: float) -> float:

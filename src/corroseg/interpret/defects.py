@@ -24,10 +24,7 @@ from scipy import ndimage
 from corroseg.interpret.pof import pof_class
 from corroseg.interpret.strength import rate_defect
 
-MM_PER_IN = 25.4
-DEPTH_UNIT_IN = {"in": 1.0, "inch": 1.0, "0.1 in": 0.1, "ft": 12.0, "feet": 12.0, "m": 1000 / MM_PER_IN,
-                 "mm": 1 / MM_PER_IN, "cm": 10 / MM_PER_IN}
-"""Inches per depth unit, for the units casing logs use."""
+from corroseg.data.logs import DEPTH_UNITS_IN, MM_PER_IN, UNIT_SPELLINGS
 
 INTERACTION_WALLS = 3.0
 """Defects closer than this many nominal walls (along depth and around) are one defect (B31G's ILI spacing)."""
@@ -70,15 +67,17 @@ class Defect:
     pof_class: str
     intact_burst_psi: float | None = None
     lowest_failure_psi: float | None = None
+    derated_burst_psi: float | None = None
     burst_method_note: str | None = None
+    low_confidence: bool = False
 
 
 def depth_step_in(step: float, unit: str) -> float:
     """Inches between rows for a depth step in ``unit`` (one line naming the unit when it is unknown)."""
-    key = unit.strip().lower()
-    if key not in DEPTH_UNIT_IN:
-        raise ValueError(f"depth unit {unit!r} has no length (known: {', '.join(DEPTH_UNIT_IN)}); sizes need one")
-    return abs(step) * DEPTH_UNIT_IN[key]
+    key = " ".join(unit.strip().lower().split())
+    if key not in UNIT_SPELLINGS:
+        raise ValueError(f"depth unit {unit!r} has no length (known: {', '.join(DEPTH_UNITS_IN)}); sizes need one")
+    return abs(step) * DEPTH_UNITS_IN[UNIT_SPELLINGS[key]]
 
 
 def label_defects(mask: np.ndarray, gap_rows: int = 0, gap_cols: int = 0) -> tuple[np.ndarray, int]:
@@ -141,7 +140,8 @@ def clock_position(column: float, width: int) -> str:
 
 def find_defects(mask: np.ndarray, image: np.ndarray, probability: np.ndarray, casing: Casing,
                  depth_start: float = 0.0, depth_step: float = 1.0, depth_unit: str = "ft",
-                 collars: np.ndarray | None = None, interaction_walls: float = INTERACTION_WALLS) -> list[Defect]:
+                 collars: np.ndarray | None = None, interaction_walls: float = INTERACTION_WALLS,
+                 thickness: np.ndarray | None = None, low_confidence: np.ndarray | None = None) -> list[Defect]:
     """The defect list of one well, deepest first.
 
     Parameters
@@ -155,11 +155,15 @@ def find_defects(mask: np.ndarray, image: np.ndarray, probability: np.ndarray, c
     casing : Casing
         Nominal outside diameter and wall (and grade, for burst ratings).
     depth_start, depth_step, depth_unit :
-        Depth of the first row and between rows, in a length unit (:data:`DEPTH_UNIT_IN`).
+        Depth of the first row and between rows, in a length unit (:data:`corroseg.data.logs.DEPTH_UNITS_IN`).
     collars : ndarray of int, optional
         Rows of the collars (joint boundaries); joint 1 is above the first collar.
     interaction_walls : float
         Defects closer than this many nominal walls are one.
+    thickness : ndarray (rows, width), optional
+        Absolute wall thickness, in (a log's): the minimum remaining wall is read from it.
+    low_confidence : ndarray (rows,) of bool, optional
+        Rows of low-confidence zones (:mod:`corroseg.interpret.quality`): a defect touching one is marked.
     """
     rows, width = mask.shape
     row_in = depth_step_in(depth_step, depth_unit)
@@ -189,19 +193,30 @@ def find_defects(mask: np.ndarray, image: np.ndarray, probability: np.ndarray, c
             clock=clock_position(deepest[1], width), max_loss_in=max_loss,
             max_loss_pct=100 * max_loss / casing.wall_in, mean_loss_in=float(losses.mean()),
             mean_loss_pct=100 * float(losses.mean()) / casing.wall_in,
-            min_remaining_wall_in=casing.wall_in - max_loss, area_in2=float(part.sum()) * row_in * column_in,
+            min_remaining_wall_in=_min_wall(thickness, found, part, casing.wall_in - max_loss), area_in2=float(part.sum()) * row_in * column_in,
             pixels=int(part.sum()), mean_probability=float(np.nanmean(np.asarray(probability)[found][part])),
             pof_class=pof_class(length_in * MM_PER_IN, width_in * MM_PER_IN, wall_mm))
         if casing.grade is not None and 0 < max_loss < casing.wall_in:
             rating = rate_defect(casing.od_in, casing.wall_in, max_loss, length_in, casing.grade)
             defect.intact_burst_psi = rating.intact_burst_psi
             defect.lowest_failure_psi = rating.lowest_failure_psi
+            defect.derated_burst_psi = rating.derated_burst_psi
             defect.burst_method_note = "; ".join(rating.warnings) or None
+        defect.low_confidence = bool(low_confidence is not None and low_confidence[top:bottom + 1].any())
         defects.append(defect)
     defects.sort(key=lambda d: (-d.max_loss_in, d.top_depth))
     for number, defect in enumerate(defects, start=1):
         defect.id = number
     return defects
+
+
+def _min_wall(thickness: np.ndarray | None, found: tuple, part: np.ndarray, fallback: float) -> float:
+    """The thinnest absolute wall over a defect's pixels, in (``fallback`` without a thickness image)."""
+    if thickness is None:
+        return fallback
+    walls = np.asarray(thickness)[found][part]
+    walls = walls[np.isfinite(walls)]
+    return float(walls.min()) if walls.size else fallback
 
 
 def write_defects_csv(path, defects: list[Defect]) -> None:

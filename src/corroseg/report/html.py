@@ -17,6 +17,7 @@ from pathlib import Path
 from corroseg import __version__
 from corroseg.infer.bundle import WellPredictor
 from corroseg.infer.evaluate import ScoredSplit
+from corroseg.report.log_section import LogView, log_section
 from corroseg.report.markup import _missing, Section, render, _guarded
 from corroseg.report.run_info import RunInfo
 from corroseg.report.sections import (
@@ -26,13 +27,14 @@ from corroseg.report.views import WellView
 
 def render_report(run: Path, info: RunInfo, predictor: WellPredictor | None, scored: ScoredSplit | str,
                   strips: list[tuple[str, WellView]] | str, real: tuple[list[WellView], list[str]] | str,
-                  data: Path | None, real_path, started: float, say=lambda _message: None) -> str:
+                  data: Path | None, real_path, started: float, say=lambda _message: None,
+                  log_view: LogView | str = "no well shown as a log") -> str:
     """The report's HTML document.
 
     ``scored``, ``strips`` and ``real`` are what to draw, or the one line saying why it is absent;
     ``predictor`` gives the threshold and how masks are made (it is not called).
     """
-    sections = build_sections(info, predictor, scored, strips, real, say)
+    sections = build_sections(info, predictor, scored, strips, real, say, log_view)
     subtitle = [f"run {run.resolve()}",
                 f"data {data if data is not None else 'none'}; real data {real_path if real_path else 'none'}"]
     footer = (f"corroseg {__version__}; written {datetime.datetime.now():%Y-%m-%d %H:%M} in "
@@ -42,7 +44,7 @@ def render_report(run: Path, info: RunInfo, predictor: WellPredictor | None, sco
 
 def build_sections(info: RunInfo, predictor: WellPredictor | None, scored: ScoredSplit | str,
                    strips: list[tuple[str, WellView]] | str, real: tuple[list[WellView], list[str]] | str,
-                   say) -> list[Section]:
+                   say, log_view: LogView | str = "no well shown as a log") -> list[Section]:
     """Every section in order; one that lacks its input says so in one line."""
     sections = [summary_section(info, predictor, scored, real),
                 Section("how-to-read", "How to read this report", HOW_TO_READ),
@@ -58,6 +60,8 @@ def build_sections(info: RunInfo, predictor: WellPredictor | None, scored: Score
         say(f"drawing: {title.lower()}")
         sections.append(_guarded(name, title, lambda: build(scored)) if isinstance(scored, ScoredSplit)
                         else Section(name, title, _missing(scored)))
+    say("drawing: a well as a casing log")
+    sections.append(_guarded("log-view", "As a casing log", lambda: log_section(log_view)))
     say("drawing: real wells")
     sections.append(real_section(*real) if isinstance(real, tuple) else Section("real-wells", "Real wells",
                                                                                    _missing(real)))

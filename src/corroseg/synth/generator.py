@@ -26,6 +26,7 @@ from corroseg.data.challenge import PATCH_SIZE, write_submission
 from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.names import format_name
 from corroseg.data.wells import Well, cut, save_well
+from corroseg.synth.logs import write_well_log
 from corroseg.errors import CorrosegInputError
 from corroseg.synth.backgrounds import collar, joint_texture, sensor_noise, streaks
 from corroseg.synth.defects import WELL_KINDS, DefectStyle, plant_defects
@@ -317,6 +318,7 @@ def write_dataset(
     progress: bool = False,
     real: str | Path | None = None,
     texture: str | None = None,
+    log_format: str | None = None,
 ) -> Path:
     """Write a complete challenge-format dataset plus whole wells and a manifest.
 
@@ -329,6 +331,9 @@ def write_dataset(
     need ``real``, a real challenge dataset: train wells take the joints of its
     x_train wells (never wells 9 and 10), test wells those of its x_test wells, so
     the synthetic test split also meets casings the training never saw.
+
+    ``log_format`` (``dlis`` or ``las``) also writes every well as a casing log in
+    ``logs/{split}_well_{w}.{format}`` (:func:`corroseg.synth.logs.write_well_log`).
     """
     out = Path(out)
     if isinstance(preset, str):
@@ -367,6 +372,8 @@ def write_dataset(
             for split in ("train", "test"):
                 wells = generate_split(seed, preset, split, bar, bank=banks.get(split))
                 _write_split(staging, split, wells, manifest)
+                for number, synth in enumerate(wells, start=1) if log_format else ():
+                    write_well_log(synth.well, staging / "logs" / f"{split}_well_{number}.{log_format}")
         (staging / "synth.json").write_text(json.dumps(manifest, indent=1))
         mark(staging, "dataset")
     return out

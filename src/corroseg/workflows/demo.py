@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from corroseg.atomic import write_json
+from corroseg.data.log_import import import_log, import_to_file
 from corroseg.data.wells import Well, load_well
 from corroseg.errors import CorrosegInputError
 from corroseg.guard import check_replaceable, mark, output_lock
@@ -22,6 +23,7 @@ from corroseg.infer.threshold import read_threshold
 from corroseg.report.sections import describe_predictor
 from corroseg.report.views import false_alarm_counts
 from corroseg.synth.generator import PRESETS, write_dataset
+from corroseg.synth.logs import write_well_log
 from corroseg.train.config import load_config
 from corroseg.train.rundir import RunDir
 from corroseg.workflows.predict import predict_one_well
@@ -63,6 +65,17 @@ def synthesis_preset(preset: str, real: str | Path | None, say: Callable[[str], 
         say(f"{real} has no real x_train/ and x_test/: synthesising parametric wells instead of real-texture ones")
         return "parametric", None
     return preset, Path(real) if textures else None
+
+
+def log_to_answer(predictor, well: Well, name: str, folder: Path, say: Callable[[str], None] = print) -> dict:
+    """A synthetic well written as a DLIS log, imported and predicted: the engineer's path, end to end."""
+    log = write_well_log(well, folder / f"{name}.dlis")
+    imported = import_to_file(log, folder / f"{name}.npz", force=True)
+    result = predict_one_well(predictor, import_log(log), folder / f"{name}_prediction.npz", force=True)
+    answer = result["answer"]
+    say(f"log path: {log} -> import -> predict: {answer.get('defects', 0)} defects in "
+        f"{answer.get('joints', 0)} joints -> {answer.get('joints_csv', answer.get('skipped'))}")
+    return {"log": str(log), "well": imported["out"], **answer}
 
 
 def run_demo(
@@ -146,6 +159,9 @@ def _run_demo(out: Path, real: str | Path | None, say: Callable[[str], None], pr
     else:
         say(f"{real} has no x_train/: skipping the real wells")
     step("predict", t0)
+    t0 = time.perf_counter()
+    summary["log"] = log_to_answer(predictor, test_well, name, out / "log", say)
+    step("log", t0)
     t0 = time.perf_counter()
     say("writing the HTML report")
     summary["report"] = str(write_report(run, data=synthetic, real=real_path, predictor=predictor, scored=scored,

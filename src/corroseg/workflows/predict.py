@@ -10,6 +10,13 @@
 * anything else is a folder: one ``.npz`` + ``.png`` per well of INPUT (a folder of
   well ``.npz`` files or of challenge patches).
 
+INPUT may also be a casing log (DLIS or LAS), imported as ``corroseg import`` would.
+A well whose casing sizes and depth step are known (a log's, or ``--od`` and
+``--nominal-wall``) also gets the engineer's answer beside its ``.npz``
+(:func:`answer_outputs`): the defect list (``.defects.csv``), the joint tally
+(``.joints.csv``), both in a workbook (``.xlsx``), the derived curves as LAS
+(``.curves.las``) and a log-style picture (``.log.png``).
+
 Beside every output, ``OUT.json`` records how it was predicted: the runs and the
 resolved prediction options (:class:`corroseg.infer.options.PredictOptions`), plus
 the well's summary.
@@ -22,6 +29,7 @@ import functools
 import json
 import zipfile
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +39,18 @@ from rich.progress import MofNCompleteColumn, Progress
 from corroseg import __version__
 from corroseg.atomic import atomic_path, remove_temps, write_json
 from corroseg.data.challenge import read_images, write_submission
+from corroseg.data.log_import import import_log
+from corroseg.data.log_readers import is_log
 from corroseg.data.wells import Well, WidthOverride, check_width_wells, load_well, well_from_patches
 from corroseg.errors import CorrosegInputError
 from corroseg.guard import RUN_INPUTS, output_lock, refuse_overwriting_inputs
 from corroseg.infer.bundle import WellPredictor
 from corroseg.infer.tiles import ROWS_DONE
+from corroseg.interpret.answers import WellAnswer, answer_well, casing_of
+from corroseg.interpret.defects import write_defects_csv
+from corroseg.interpret.exports import write_curves_las, write_xlsx
+from corroseg.interpret.joints import worst_first, write_joints_csv
+from corroseg.report.log_view import log_view_figure
 from corroseg.report.strips import DPI, well_strip_figure
 
 
@@ -73,6 +88,16 @@ def outputs_of(out: str | Path) -> tuple[Path, Path, Path]:
     return out, out.with_suffix(".png"), out.with_suffix(".json")
 
 
+ANSWER_SUFFIXES = {"defects_csv": ".defects.csv", "joints_csv": ".joints.csv", "xlsx": ".xlsx", "las": ".curves.las",
+                   "log_png": ".log.png"}
+
+
+def answer_outputs(out: str | Path) -> dict[str, Path]:
+    """The files of the engineer's answer written beside ``out`` (a well's ``.npz``)."""
+    out = Path(out)
+    return {key: out.with_suffix(suffix) for key, suffix in ANSWER_SUFFIXES.items()}
+
+
 def prediction_record(predictor: WellPredictor, runs: Sequence[str | Path] = ()) -> dict:
     """How outputs were predicted, written as JSON beside each: the runs and the resolved options."""
     options = getattr(predictor, "options", None)
@@ -82,19 +107,23 @@ def prediction_record(predictor: WellPredictor, runs: Sequence[str | Path] = ())
 
 
 def predict_one_well(predictor: WellPredictor, well: Well, out: str | Path, force: bool = False,
-                     record: dict | None = None, probability: np.ndarray | None = None) -> dict:
+                     record: dict | None = None, probability: np.ndarray | None = None,
+                     casing: CasingOptions | None = None) -> dict:
     """Predict a whole well; write ``out`` (.npz), the PNG strip and the JSON record beside it. Returns a summary.
 
     ``record`` (default :func:`prediction_record` of ``predictor``) says how it was
     predicted; the JSON adds the well's summary. The files are written to temporary
     files and renamed at the end, the ``.npz`` last: an interrupted well leaves no
     ``.npz`` (or, between the renames, the others only). ``probability`` (from
-    ``predictor.predict_well(well.image)``) saves predicting the well again.
+    ``predictor.predict_well(well.image)``) saves predicting the well again. ``casing``
+    fills the sizes a well does not state; with sizes and a depth step, the answer's
+    files (:func:`answer_outputs`) are written too.
     """
     out, png, note = outputs_of(out)
-    for path in (out, png, note):
+    extra = answer_outputs(out)
+    for path in (out, png, note, *extra.values()):
         _refuse_overwrite(path, force)
-    remove_temps(out.parent, (out.name, png.name, note.name))  # left by a predict killed while writing this well
+    remove_temps(out.parent, tuple(p.name for p in (out, png, note, *extra.values())))  # left by a killed predict
     if probability is None:
         probability = predictor.predict_well(well.image)
     mask = predictor.segment_well(well.image, probability)
@@ -105,12 +134,55 @@ def predict_one_well(predictor: WellPredictor, well: Well, out: str | Path, forc
     summary = {"well": well.name, "rows": int(well.image.shape[0]), "width": well.width, "npz": str(out),
                "png": str(png), "json": str(note),
                "corroded_fraction": float(mask[valid].mean()) if valid.any() else 0.0}
-    with atomic_path(out) as npz_tmp, atomic_path(png) as png_tmp, atomic_path(note) as note_tmp:
+    sizes, why_not = casing_of(well, **asdict(casing or CasingOptions()))
+    answer = None if sizes is None else answer_well(well, probability, mask, sizes)
+    summary["answer"] = {"skipped": why_not} if answer is None else {
+        **answer.summary(), **{key: str(path) for key, path in extra.items()}}
+    with contextlib.ExitStack() as stack:
+        npz_tmp, png_tmp, note_tmp = (stack.enter_context(atomic_path(p)) for p in (out, png, note))
+        if answer is not None:  # renamed before the .npz (the exit stack unwinds in reverse)
+            temps = {key: stack.enter_context(atomic_path(path)) for key, path in extra.items()}
+            write_answer(temps, well, probability, mask, answer)
         _savez_prediction(npz_tmp, probability, mask, well)
         figure.savefig(png_tmp, dpi=DPI, format="png")
         beside = {**summary, "npz": out.name, "png": png.name, "json": note.name}  # names: the folder may move
-        note_tmp.write_text(json.dumps({**(record or prediction_record(predictor)), **beside}, indent=2))
+        if answer is not None:
+            beside["answer"] = {**summary["answer"], **{key: path.name for key, path in extra.items()}}
+        note_tmp.write_text(json.dumps({**(record or prediction_record(predictor)), **beside}, indent=2,
+                                       default=_jsonable))
     return summary
+
+
+@dataclass(frozen=True)
+class CasingOptions:
+    """Casing sizes for wells that do not state them (``predict --od --nominal-wall --grade``)."""
+
+    od_in: float | None = None
+    wall_in: float | None = None
+    grade: str | None = None
+
+
+def write_answer(temps: dict[str, Path], well: Well, probability: np.ndarray, mask: np.ndarray,
+                 answer: WellAnswer) -> None:
+    """The answer's files named in ``temps`` (keys of :data:`ANSWER_SUFFIXES`), each to its path."""
+    writers = {
+        "defects_csv": lambda path: write_defects_csv(path, answer.defects),
+        "joints_csv": lambda path: write_joints_csv(path, worst_first(answer.joints)),
+        "xlsx": lambda path: write_xlsx(path, answer, well.name),
+        "las": lambda path: write_curves_las(path, well, probability, mask, answer),
+        "log_png": lambda path: log_view_figure(well, probability, mask, answer).savefig(path, dpi=DPI, format="png"),
+    }
+    for key, path in temps.items():
+        writers[key](path)
+
+
+def _jsonable(value):
+    """numpy scalars and arrays in the JSON record."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 WellSource = tuple[str, Callable[[], Well]]
@@ -126,6 +198,8 @@ def well_sources(path: Path, widths: WidthOverride | None, split: str = "test") 
     """
     if path.suffix == ".npz":
         return [(path.stem, functools.partial(load_well, path))]
+    if path.is_file() and is_log(path):
+        return [(path.stem, functools.partial(import_log, path))]
     files = sorted(p for p in path.glob("*.npz") if not p.name.startswith(".") and p.is_file()) if path.is_dir() else []
     if files:
         return [(file.stem, functools.partial(load_well, file)) for file in files]
@@ -148,10 +222,12 @@ def predict_path(
     force: bool = False,
     progress: bool = False,
     runs: Sequence[str | Path] = (),
+    casing: CasingOptions | None = None,
 ) -> dict:
     """Predict INPUT into OUT (see the module docstring for what each OUT means).
 
     ``runs`` are the run folders behind ``predictor``: no output may be one of their files.
+    ``casing`` gives the sizes of wells that do not state them (for the defect list and tally).
     """
     source, out = Path(source), Path(out)
     if not source.exists():
@@ -185,12 +261,13 @@ def predict_path(
     if out.suffix == ".npz":
         if len(wells) > 1:
             raise CorrosegInputError(source, "holds several wells; give a folder as OUT to predict them all")
-        refuse_inputs(outputs_of(out))
+        refuse_inputs([*outputs_of(out), *answer_outputs(out).values()])
         with output_lock(out), _bar(progress) as bar:
             well = wells[0][1]()
             with rows_progress(bar, f"predicting {wells[0][0]}", well.image.shape[0], _passes(predictor)):
-                return {"kind": "well", **predict_one_well(predictor, well, out, force, record)}
-    planned = [path for name, _ in wells for path in outputs_of(out / f"{name}.npz")]
+                return {"kind": "well", **predict_one_well(predictor, well, out, force, record, casing=casing)}
+    planned = [path for name, _ in wells for path in (*outputs_of(out / f"{name}.npz"),
+                                                      *answer_outputs(out / f"{name}.npz").values())]
     refuse_inputs(planned)
     for path in planned:  # refuse before predicting anything, not at the first existing well
         _refuse_overwrite(path, force)
@@ -202,7 +279,7 @@ def predict_path(
         for name, load in wells:
             well = load()
             with rows_progress(bar, f"predicting {name}", well.image.shape[0], _passes(predictor)):
-                results.append(predict_one_well(predictor, well, out / f"{name}.npz", force, record))
+                results.append(predict_one_well(predictor, well, out / f"{name}.npz", force, record, casing=casing))
             bar.advance(task)
     return {"kind": "wells", "folder": str(out), "wells": results}
 

@@ -20,16 +20,19 @@ import numpy as np
 
 from corroseg.atomic import atomic_path
 from corroseg.data.challenge import FALSE_ALARM_WELLS, PatchImages, find_label_file, read_images
-from corroseg.data.wells import assemble, load_well, well_from_patches
+from corroseg.data.wells import Well, assemble, load_well, well_from_patches
 from corroseg.errors import CorrosegInputError
 from corroseg.guard import RUN_INPUTS, output_lock, refuse_overwriting_inputs
 from corroseg.infer.bundle import WellPredictor
 from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import ScoredSplit, score_split
+from corroseg.interpret.answers import answer_well, casing_of
 from corroseg.report.html import render_report
+from corroseg.report.log_section import LogView
 from corroseg.report.markup import _Missing
 from corroseg.report.run_info import RunInfo
 from corroseg.report.views import WellView, best_and_worst_wells
+from corroseg.synth.logs import ASSUMED, as_logged
 from corroseg.train.rundir import REPORT_FILE
 
 Progress = Callable[[str], None]
@@ -90,10 +93,23 @@ def write_report(run: str | Path, out: str | Path | None = None, data: str | Pat
         if problem is None and real_views is None:
             real_views = _real_or_why(predictor, real, real_wells, say)
         document = render_report(run, info, predictor, problem or scored, strips, problem or real_views,
-                                 data_path, real, started, say)
+                                 data_path, real, started, say, log_view=log_view_of(strips))
         with atomic_path(out) as tmp:
             tmp.write_text(document, encoding="utf-8")
     return out
+
+
+def log_view_of(strips: list[tuple[str, WellView]] | str) -> LogView | str:
+    """The best well of the report as a casing log, with its answer (sizes as synthetic logs state them)."""
+    if isinstance(strips, str):
+        return strips
+    if not strips:
+        return "no well to show"
+    _, view = strips[0]
+    well = as_logged(Well(view.image, name=view.title))
+    casing, _ = casing_of(well)
+    answer = answer_well(well, view.probability, view.mask, casing)
+    return LogView(well, view.probability, view.mask, answer, ASSUMED)
 
 
 def _predictor(run: Path, info: RunInfo, given: WellPredictor | None) -> tuple[WellPredictor | None, str | None]:

@@ -97,13 +97,16 @@ def test_a_log_predicted_from_the_command_line_gives_every_answer_file(tiny_run,
     record = json.loads((out / "w.json").read_text())
     assert record["answer"]["casing"] == {"od_in": 7.0, "nominal_wall_in": 0.362, "grade": "N80"}
     assert "SCREENING" in record["answer"]["burst"]
+    assert len(record["answer"]["defect_list"]) == record["answer"]["defects"]
     with open(out / "w.joints.csv") as stream:
         joints = list(csv.DictReader(stream))
-    assert len(joints) == record["answer"]["joints"] and {"min_wall_in", "derated_burst_psi"} <= set(joints[0])
+    assert len(joints) == record["answer"]["joints"] and {"min_wall_in", "screening_derated_burst_psi"} <= set(joints[0])
+    assert [j["joint"] for j in record["answer"]["joint_list"]] == [int(j["joint"]) for j in joints]  # worst first
     book = load_workbook(out / "w.xlsx", read_only=True)
     assert book.sheetnames == ["about", "joints", "defects", "zones"]
     header = next(book["joints"].iter_rows(max_row=1, values_only=True))
     assert "min wall (in)" in header and "max loss (%)" in header and "top depth (ft)" in header
+    assert "screening derated burst (psi)" in header
     las = lasio.read(out / "w.curves.las")
     assert {"MINWALL", "MAXLOSS", "CORFRAC", "ROWMEAN", "PROB[0]", "PROB[35]"} <= set(las.keys())
     assert las.index[0] == pytest.approx(5000.0) and las.curves["MINWALL"].unit == "in"

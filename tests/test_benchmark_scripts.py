@@ -173,3 +173,20 @@ def test_speed_report_says_what_was_not_run():
     assert section.startswith("## Speed (CPU), measured by `benchmarks/speed.py`")
     assert "not run (--skip-models)" in section and "Not run (--skip-e2e)." in section
     assert "| goal | figure | status |\n|---|---|---|" in section
+
+
+def test_a_groove_found_in_two_pieces_counts_once_and_is_sized_over_its_pieces():
+    from corroseg.interpret.defects import Defect
+
+    logs = load_module("logs")
+
+    def defect(top, bottom, clock="3:00", width=10.0, loss=30.0, kind="axial grooving"):
+        return Defect(0, 1, top, bottom, "ft", (bottom - top) * 12, width, 0.6, clock, loss / 100 * 0.362, loss,
+                      0.01, 10.0, 0.3, 1.0, 4, 0.9, kind)
+
+    truth = [defect(100, 110), defect(200, 201, clock="9:00")]
+    predicted = [defect(100, 104), defect(105, 110), defect(300, 301)]  # two pieces, one false call
+    found = logs.detection(predicted, truth)
+    assert found["real"] == 2 and len(found["sizes"]) == 1
+    size = found["sizes"][0]
+    assert size["pieces"] == 2 and size["length"] == 0 and size["top"] == 0 and size["same_class"]

@@ -140,6 +140,12 @@ def write_bad(tmp_path, kind):
     if kind == "two thickness channels":
         return write_dlis(tmp_path / "x.dlis", np.arange(rows) * 1.0, "ft",
                           [Curve("THK", np.full((rows, 36), 0.3), "in"), Curve("T2BK", np.zeros((rows, 36)), "in")])
+    if kind == "mixed azimuths":
+        curves = Curve("THK", np.full((rows, 36), 0.3), "in")
+        path = write_las(tmp_path / "x.las", np.arange(rows), "ft", [curves])
+        text = path.read_text().replace("THK[7]", "THK[40]")
+        path.write_text(text)
+        return path
     if kind == "empty frame":
         return write_las(tmp_path / "x.las", np.arange(rows), "ft", [Curve("THK", np.full((rows, 36), np.nan), "in")])
     raise AssertionError(kind)
@@ -149,6 +155,7 @@ def write_bad(tmp_path, kind):
     ("not a log", "not a DLIS or LAS"), ("no image", "no image channel"), ("repeated depth", "repeated"),
     ("not monotonic", "not monotonic"), ("unknown unit", "unknown depth unit"),
     ("two thickness channels", "pass --channel, one of: THK"), ("empty frame", "only absent values"),
+    ("mixed azimuths", "mixed azimuth counts"),
 ])
 def test_bad_logs_are_refused_in_one_line_with_nothing_written(tmp_path, kind, needle):
     path = write_bad(tmp_path, kind)

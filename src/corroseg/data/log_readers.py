@@ -134,9 +134,22 @@ def _read_dlis(path: Path, channel: str | None) -> LogImage:
                                                  parameters[key].attic["VALUES"].units, key))
         grade = next((parameters[k].values[0] for k in GRADE_PARAMETERS if k in parameters), None)
         log.grade = None if grade is None else str(grade).strip().upper().replace("-", "")
+        if "NWPD" in parameters and len(parameters["NWPD"].values):
+            _check_azimuths(log, parameters["NWPD"].values[0])
         if not log.depth_unit:
             raise CorrosegInputError(path, f"the index channel {index} states no depth unit")
         return log
+
+
+def _check_azimuths(log: LogImage, stated) -> None:
+    """A note when the file's azimuth count (NWPD) disagrees with the channel's."""
+    try:
+        count = int(float(stated))
+    except (TypeError, ValueError):
+        return
+    if count != log.values.shape[1]:
+        log.notes.append(f"the file says {count} azimuths per depth (NWPD); channel {log.channel} holds "
+                         f"{log.values.shape[1]}: the channel is read")
 
 
 def _dlis_absent(parameters: dict) -> tuple[float, ...]:
@@ -188,6 +201,10 @@ def _read_las(path: Path, channel: str | None) -> LogImage:
     numbers = [n for n, _ in members]
     if len(set(numbers)) != len(numbers):
         raise CorrosegInputError(path, f"curves of {name} repeat an azimuth number")
+    missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))  # numbers are sorted
+    if missing:
+        raise CorrosegInputError(path, f"curves of {name} skip azimuth {', '.join(map(str, missing[:5]))}: "
+                                       "mixed azimuth counts")
     units = {las.curves[p].unit for _, p in members}
     if len(units) > 1:
         raise CorrosegInputError(path, f"curves of {name} mix units: {', '.join(sorted(units))}")
@@ -212,6 +229,8 @@ def _read_las(path: Path, channel: str | None) -> LogImage:
             setattr(log, field_name, _inches(path, float(item.value), item.unit, key))
     grade = next((las.params[k].value for k in GRADE_PARAMETERS if k in las.params), None)
     log.grade = None if grade in (None, "") else str(grade).strip().upper().replace("-", "")
+    if "NWPD" in las.params:
+        _check_azimuths(log, las.params["NWPD"].value)
     if not log.depth_unit:
         raise CorrosegInputError(path, f"the depth curve {mnemonics[0]} states no unit")
     return log

@@ -8,6 +8,7 @@ significant digits in LAS, so float32 data read back exactly.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 from unittest import mock
 from dataclasses import dataclass
@@ -48,25 +49,39 @@ def _absent(values: np.ndarray) -> np.ndarray:
 
 def write_las(path: str | Path, depth: np.ndarray, depth_unit: str, curves: list[Curve],
               parameters: list[Parameter] = (), well_name: str = "", index_name: str = "DEPT") -> Path:
-    """A LAS 2.0 file: the depth index first, then every curve; images as ``NAME[i]`` curves."""
+    """A LAS 2.0 file: the depth index first, then every curve; images as ``NAME[i]`` curves.
+
+    lasio writes the header; the ``~ASCII`` rows are written by numpy (lasio formats each
+    value in Python: 13 s for a 70,000-row, 77-curve file, where ``np.savetxt`` takes 2 s).
+    """
     import lasio
+    depth = np.asarray(depth, np.float64)
+    columns = [depth]
     las = lasio.LASFile()
     las.well["NULL"].value = ABSENT
     las.well["WELL"].value = well_name
-    las.append_curve(index_name, np.asarray(depth, np.float64), unit=depth_unit, descr="depth")
+    las.append_curve(index_name, depth[:1], unit=depth_unit, descr="depth")
     for curve in curves:
         values = _absent(curve.values)
         if values.ndim == 1:
-            las.append_curve(curve.name, values, unit=curve.unit, descr=curve.description)
+            las.append_curve(curve.name, values[:1], unit=curve.unit, descr=curve.description)
+            columns.append(values)
             continue
         for i in range(values.shape[1]):
-            las.append_curve(f"{curve.name}[{i}]", values[:, i], unit=curve.unit,
+            las.append_curve(f"{curve.name}[{i}]", values[:1, i], unit=curve.unit,
                              descr=f"{curve.description}, azimuth {i} of {values.shape[1]}")
+            columns.append(values[:, i])
     for item in parameters:
         las.params.append(lasio.HeaderItem(item.name, unit=item.unit, value=item.value, descr=item.description))
+    header = io.StringIO()
+    step = float(depth[1] - depth[0]) if depth.size > 1 else 0.0
+    las.write(header, version=2.0, fmt="%.9g", STRT=float(depth[0]), STOP=float(depth[-1]), STEP=step)
+    text = header.getvalue()
+    ascii_line = text.index("\n", text.index("~A")) + 1  # the header and the ~ASCII line, not lasio's one row
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "w") as stream:
-        las.write(stream, version=2.0, fmt="%.9g")
+        stream.write(text[:ascii_line])
+        np.savetxt(stream, np.column_stack([np.asarray(c, np.float64) for c in columns]), fmt="%.9g")
     return path
 
 

@@ -15,14 +15,14 @@ around the whole circumference does not show (see the row-mean curve of a log).
 
 from __future__ import annotations
 
-import csv
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from corroseg.interpret.pof import pof_class
 from corroseg.interpret.strength import rate_defect
+from corroseg.interpret.tables import write_table_csv
 
 from corroseg.data.logs import DEPTH_UNITS_IN, MM_PER_IN, UNIT_SPELLINGS
 
@@ -221,10 +221,4 @@ def _min_wall(thickness: np.ndarray | None, found: tuple, part: np.ndarray, fall
 
 def write_defects_csv(path, defects: list[Defect]) -> None:
     """``defects.csv``: one row per defect, units in the header; written by the caller atomically (a temp path)."""
-    names = [f.name for f in fields(Defect)]
-    with open(path, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=names)
-        writer.writeheader()
-        for defect in defects:
-            writer.writerow({k: ("" if v is None else round(v, 4) if isinstance(v, float) else v)
-                             for k, v in asdict(defect).items()})
+    write_table_csv(path, Defect, defects)

@@ -22,12 +22,14 @@ from corroseg.data.wells import Well
 from corroseg.interpret.answers import SCREENING, WellAnswer, depth_curves
 from corroseg.interpret.defects import Defect
 from corroseg.interpret.joints import Joint, worst_first
+from corroseg.interpret.tables import cell, column
 
 UNIT_SUFFIXES = {"_in2": "in²", "_in": "in", "_ft": "ft", "_psi": "psi", "_pct": "%", "_deg": "deg"}
 
 
 def header(name: str, depth_unit: str) -> str:
-    """A column title with its unit: ``max_loss_pct`` -> ``max loss (%)``."""
+    """A column title with its unit: ``max_loss_pct`` -> ``max loss (%)``; burst figures say "screening"."""
+    name = column(name)
     for suffix, unit in UNIT_SUFFIXES.items():
         if name.endswith(suffix):
             return f"{name[: -len(suffix)].replace('_', ' ')} ({unit})"
@@ -56,10 +58,10 @@ def write_xlsx(path: str | Path, answer: WellAnswer, well_name: str) -> None:
         sheet = book.create_sheet(title)
         names = [f.name for f in fields(kind) if f.name != "depth_unit"]
         sheet.append([header(n, answer.depth_unit) for n in names])
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
+        for title_cell in sheet[1]:
+            title_cell.font = Font(bold=True)
         for row in rows:
-            sheet.append([row[n] for n in names])
+            sheet.append([cell(row[n]) for n in names])
         sheet.freeze_panes = "A2"
     zones = book.create_sheet("zones")
     zone_rows = [z.to_dict(answer.depth_start, answer.depth_step, answer.depth_unit) for z in answer.zones]

@@ -15,9 +15,8 @@ longer than 160 rows in the challenge's wells).
 
 from __future__ import annotations
 
-import csv
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -25,6 +24,7 @@ from scipy import ndimage
 from corroseg.data.corruption import valid_pixels
 from corroseg.interpret.defects import Casing, Defect, depth_step_in
 from corroseg.interpret.strength import api_burst_psi, grade
+from corroseg.interpret.tables import write_table_csv
 
 COLLAR_CONTRAST = 4.0
 BASELINE_ROWS = 151
@@ -168,10 +168,4 @@ def worst_first(tally: list[Joint]) -> list[Joint]:
 
 def write_joints_csv(path, tally: list[Joint]) -> None:
     """``joints.csv``: one row per joint, units in the header (the caller writes to a temp path)."""
-    names = [f.name for f in fields(Joint)]
-    with open(path, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=names)
-        writer.writeheader()
-        for joint in tally:
-            writer.writerow({k: ("" if v is None else round(v, 4) if isinstance(v, float) else v)
-                             for k, v in asdict(joint).items()})
+    write_table_csv(path, Joint, tally)

@@ -146,8 +146,10 @@ def predict_one_well(predictor: WellPredictor, well: Well, out: str | Path, forc
         _savez_prediction(npz_tmp, probability, mask, well)
         figure.savefig(png_tmp, dpi=DPI, format="png")
         beside = {**summary, "npz": out.name, "png": png.name, "json": note.name}  # names: the folder may move
-        if answer is not None:
-            beside["answer"] = {**summary["answer"], **{key: path.name for key, path in extra.items()}}
+        if answer is not None:  # the JSON carries the lists too
+            beside["answer"] = {**summary["answer"], **{key: path.name for key, path in extra.items()},
+                                "defect_list": [asdict(d) for d in answer.defects],
+                                "joint_list": [asdict(j) for j in worst_first(answer.joints)]}
         note_tmp.write_text(json.dumps({**(record or prediction_record(predictor)), **beside}, indent=2,
                                        default=_jsonable))
     return summary

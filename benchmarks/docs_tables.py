@@ -7,8 +7,11 @@ leaves a half-written docs page or JSON file behind.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import shlex
+import sys
 from pathlib import Path
 
 from corroseg.atomic import atomic_path, json_safe
@@ -144,3 +147,16 @@ def publish(section: str, name: str, data=None, json_path: str | Path | None = N
         write_json(json_path, data)
     if docs is not None:
         write_section(docs, section, name)
+
+
+def script_parser(doc: str, section: str) -> argparse.ArgumentParser:
+    """A benchmark's argument parser with the shared ``--docs FILE`` (its section replaced) and ``--json FILE``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--docs", type=Path, default=None, help=f"markdown file whose {section} section is replaced")
+    parser.add_argument("--json", type=Path, default=None)
+    return parser
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    """How the benchmark was run, for its docs section (relative paths as given)."""
+    return f"python benchmarks/{script} " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))

@@ -17,7 +17,6 @@ Each command runs in a fresh process, as a user runs it. Outputs go to a tempora
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
@@ -33,7 +32,7 @@ import numpy as np
 from corroseg.data.wells import Well, load_well, save_well
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docs_tables import fmt, md_table, publish  # noqa: E402  (a sibling module)
+from docs_tables import command_line, fmt, md_table, publish, script_parser  # noqa: E402  (a sibling module)
 
 CORROSEG = str(Path(sys.executable).parent / "corroseg")
 
@@ -126,14 +125,12 @@ def markdown(big: dict, small: dict, workers: int, command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__, "fleet")
     parser.add_argument("--run", type=Path, required=True, help="a trained run (e.g. demo_out/run)")
     parser.add_argument("--wells", type=Path, required=True, help="a folder of well .npz files")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--docs", type=Path, default=None, help="markdown file whose fleet section is replaced")
-    parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    command = "python benchmarks/fleet.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    command = command_line("fleet.py", argv)
     with tempfile.TemporaryDirectory(prefix="corroseg-fleet-") as tmp:
         work = Path(tmp)
         big = compare(args.run, args.wells, work, args.workers, "wells")

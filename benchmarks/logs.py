@@ -22,9 +22,7 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -42,7 +40,7 @@ from corroseg.synth.logs import as_logged, write_well_log
 from corroseg.workflows.predict import answer_outputs, write_answer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docs_tables import fmt, md_table, pct, publish  # noqa: E402  (a sibling module)
+from docs_tables import command_line, fmt, md_table, pct, publish, script_parser  # noqa: E402  (a sibling module)
 
 CORROSEG = str(Path(sys.executable).parent / "corroseg")
 COLLAR_TOLERANCE_ROWS = 10
@@ -244,14 +242,12 @@ def markdown(speed: dict, cost: dict, agree: dict, command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__, "logs")
     parser.add_argument("--run", type=Path, required=True, help="a trained run (e.g. demo_out/run)")
     parser.add_argument("--data", type=Path, required=True, help="a synthetic dataset (e.g. demo_out/synthetic)")
     parser.add_argument("--rows", type=int, default=70_000)
-    parser.add_argument("--docs", type=Path, default=None, help="markdown file whose logs section is replaced")
-    parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    command = "python benchmarks/logs.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    command = command_line("logs.py", argv)
     predictor = load_predictor([args.run])
     with tempfile.TemporaryDirectory(prefix="corroseg-logs-") as tmp:
         work = Path(tmp)

@@ -132,3 +132,15 @@ def test_sizes_on_the_command_line_fill_what_a_well_does_not_state(tiny_run, tmp
     bad = runner.invoke(app, ["predict", str(tiny_run), str(source), "--out", str(tmp_path / "c.npz"),
                               "--grade", "X999"])
     one_line_error(bad, "X999")
+
+
+def test_predict_without_a_run_uses_the_shipped_model(tmp_path):
+    from corroseg.infer.shipped import SHIPPED_FILES, SHIPPED_RUN
+
+    assert sum((SHIPPED_RUN / name).stat().st_size for name in SHIPPED_FILES) < 1_000_000  # package data
+    log = write_well_log(casing_well(rows=432), tmp_path / "w.las")
+    result = runner.invoke(app, ["predict", str(log), "--out", str(tmp_path / "w.npz")])
+    assert result.exit_code == 0, result.output
+    assert "shipped model" in result.output and "joints" in result.output
+    record = json.loads((tmp_path / "w.json").read_text())
+    assert record["runs"] == [str(SHIPPED_RUN)] and record["options"]["tta"] is True

@@ -233,8 +233,11 @@ def evaluate(
 @app.command()
 @user_errors
 def predict(
-    runs: RunsArgument,
-    source: Annotated[Path, typer.Argument(metavar="INPUT", help="Challenge image folder, dataset folder, .zip, well .npz, folder of wells, or a DLIS / LAS casing log.")],
+    paths: Annotated[list[Path], typer.Argument(
+        metavar="[RUN]... INPUT", show_default=False,
+        help="Run folder(s) written by `corroseg train` (several, or a --folds run: an ensemble; none: the shipped "
+             "model, docs/model_card.md), then INPUT: a challenge image folder, dataset folder, .zip, well .npz, "
+             "folder of wells, or a DLIS / LAS casing log.")],
     out: Annotated[Path, typer.Option("--out", help="OUT.csv (submission), OUT.npz (one well) or a folder (one .npz + .png per well; with casing sizes also the defect list, joint tally, .xlsx and .curves.las).")],
     split: Annotated[str, typer.Option(help="Split of a dataset folder to predict: test or train.")] = "test",
     keep_corrupted: Annotated[bool, typer.Option(
@@ -266,6 +269,7 @@ def predict(
     A well or log with casing sizes also gets its defect list, joint tally and screening burst rating.
     """
     check_split(split)
+    runs, source = _runs_and_input(paths)
     casing = _casing_options(od, nominal_wall, grade)
     options = _options(threshold, tta, engine, walker, device, threads)
     if scheduler is not None:
@@ -289,6 +293,19 @@ def predict(
         console.print(f"{escape(str(well['well']))}: {well['rows']} x {well['width']}, {well['corroded_fraction']:.2%} "
                       f"of valid pixels corroded -> {escape(well['npz'])}, {escape(well['png'])}")
         _print_answer(well["answer"])
+
+
+def _runs_and_input(paths: list[Path]) -> tuple[list[Path], Path]:
+    """``[RUN]... INPUT``: the runs (the shipped model when none is given) and the input."""
+    from corroseg.infer.shipped import shipped_run
+
+    *runs, source = paths
+    if not runs:
+        run = shipped_run()
+        err_console.print(f"no run given: predicting with the shipped model ({run.name}, docs/model_card.md)",
+                          highlight=False)
+        runs = [run]
+    return runs, source
 
 
 def _casing_options(od, nominal_wall, grade):

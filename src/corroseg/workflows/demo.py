@@ -34,9 +34,10 @@ GROOVED_REAL_WELL = 14
 """A real x_train well with clearly visible diagonal grooves (a public report lists 6, 8, 14, 15)."""
 
 DEMO_EPOCHS = 20
-"""The demo's training budget, in epochs (with the default recipe's early stopping): a seed gives the
-same model on any machine. A wall-clock budget did not: the same seed stopped at 17 epochs on one day's
-machine and was cut at 19, still improving, on a machine 1.8x slower (docs/benchmarks.md)."""
+"""The demo's training budget, in epochs (with the default recipe's early stopping): the model no longer
+depends on the machine's speed. A wall-clock budget did: the same seed stopped early at 17 epochs on one
+machine and was cut at 19, still improving, on one 1.7x slower (docs/benchmarks.md). (CPUs whose kernels
+round differently can still take different training paths.)"""
 
 TRAIN_SECONDS = 1200
 """A safety cap only, far above what 20 epochs take on 2 cores (about 200-420 s): a machine so slow

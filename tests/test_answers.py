@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,3 +145,74 @@ def test_predict_without_a_run_uses_the_shipped_model(tmp_path):
     assert "shipped model" in result.output and "joints" in result.output
     record = json.loads((tmp_path / "w.json").read_text())
     assert record["runs"] == [str(SHIPPED_RUN)] and record["options"]["tta"] is True
+
+
+def test_a_wide_loss_is_sized_from_the_absolute_thickness():
+    from corroseg.data.logs import LogImage, log_to_well
+    from corroseg.interpret.strength import rate_defect
+
+    thickness = np.full((400, 36), 0.362)
+    thickness[180:220, :22] = 0.200  # 22 of 36 azimuths: it pulls its rows' mean down
+    log = LogImage(source=Path("x.las"), channel="THK", depth=5000 + 0.1 * np.arange(400), depth_unit="ft",
+                   values=thickness, value_unit="in", od_in=7.0, nominal_wall_in=0.362, grade="N80")
+    well, _ = log_to_well(log)
+    mask = (thickness < 0.3).astype(np.uint8)
+    casing, _ = casing_of(well)
+    defect = answer_well(well, mask.astype(np.float32), mask, casing).defects[0]
+    assert defect.max_loss_pct == pytest.approx(100 * 0.162 / 0.362, abs=0.1)
+    assert defect.min_remaining_wall_in == pytest.approx(0.200, abs=1e-4)
+    expected = rate_defect(7.0, 0.362, 0.162, defect.length_in, "N80").lowest_failure_psi
+    assert defect.lowest_failure_psi == pytest.approx(expected)
+
+
+def test_a_collar_on_the_first_row_numbers_joints_alike_in_both_lists():
+    well = casing_well()
+    answer = answer_well(well, well.mask.astype(np.float32), well.mask, casing_of(well)[0])
+    from corroseg.interpret.defects import find_defects
+    from corroseg.interpret.joints import joint_tally
+
+    collars = np.array([0, 560])
+    defects = find_defects(well.mask, well.image, well.mask.astype(np.float32), answer.casing, collars=collars,
+                           depth_start=5000.0, depth_step=0.1, depth_unit="ft")
+    tally = joint_tally(well.mask, well.image, answer.casing, defects, collars, depth_start=5000.0,
+                        depth_step=0.1, depth_unit="ft")
+    assert [j.joint for j in tally] == [1, 2] and sum(j.defects for j in tally) == len(defects)
+    assert {d.joint for d in defects} == {1, 2}
+
+
+def test_an_unknown_grade_in_a_well_gives_a_note_and_grade_overrides_it():
+    well = casing_well()
+    well.grade = "L80-13CR"
+    casing, note = casing_of(well)
+    assert casing.grade is None and "not an API 5CT grade" in note
+    casing, note = casing_of(well, grade="L80")
+    assert casing.grade == "L80" and note is None
+
+
+def test_force_replaces_a_prediction_whole_and_refuses_only_what_it_writes(tiny_run, tmp_path):
+    from corroseg.data.wells import save_well
+
+    sized = save_well(tmp_path / "w.npz", casing_well(rows=432))
+    out = tmp_path / "p.npz"
+    assert runner.invoke(app, ["predict", str(tiny_run), str(sized), "--out", str(out)]).exit_code == 0
+    assert (tmp_path / "p.xlsx").is_file()
+    bare = save_well(tmp_path / "bare.npz", Well(casing_well(rows=432).image, name="bare"))
+    again = runner.invoke(app, ["predict", str(tiny_run), str(bare), "--out", str(out), "--force"])
+    assert again.exit_code == 0, again.output
+    assert not list(tmp_path.glob("p.*.csv")) and not (tmp_path / "p.xlsx").exists()  # no stale answer left
+    (tmp_path / "q.xlsx").write_text("mine")
+    other = runner.invoke(app, ["predict", str(tiny_run), str(bare), "--out", str(tmp_path / "q.npz")])
+    assert other.exit_code == 0 and (tmp_path / "q.xlsx").read_text() == "mine"  # not written, not refused
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--nominal-wall", "0"], "must be positive"), (["--od", "7", "--nominal-wall", "4"], "half of --od"),
+    (["--scheduler", "local:1", "--od", "7"], "not --scheduler"),
+])
+def test_bad_casing_options_are_refused_before_predicting(tiny_run, tmp_path, args, needle):
+    from corroseg.data.wells import save_well
+
+    source = save_well(tmp_path / "w.npz", casing_well(rows=72))
+    result = runner.invoke(app, ["predict", str(tiny_run), str(source), "--out", str(tmp_path / "o"), *args])
+    one_line_error(result, needle)
+    assert not (tmp_path / "o").exists()

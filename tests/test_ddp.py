@@ -24,6 +24,7 @@ def console_script() -> str:
     return found
 
 
+@pytest.mark.slow
 def test_train_ddp_two_cpu_processes(synth_data, tmp_path):
     run = tmp_path / "run"
     command = [

@@ -1,5 +1,7 @@
 """The paper preset runs end to end, and gradual unfreezing keeps frozen batch-norm statistics fixed."""
 
+import pytest
+
 import lightning as L
 import torch
 
@@ -21,6 +23,7 @@ class Snapshots(L.Callback):
         self.trainable.append(pl_module.model.encoder_blocks_trainable())
 
 
+@pytest.mark.slow
 def test_gradual_unfreezing_freezes_bn_statistics_and_unfreezes_deepest_first(tmp_path, dataset, monkeypatch):
     snapshots = Snapshots()
     original = GradualUnfreezing.freeze_before_training

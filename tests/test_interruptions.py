@@ -122,6 +122,7 @@ def checkpoint_writes(path: Path):
     return written
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [11])
 def test_sigkill_then_resume_ends_as_an_uninterrupted_run(synth_data, tmp_path, seed):
     chance = random.Random(seed)

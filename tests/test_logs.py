@@ -154,7 +154,7 @@ def write_bad(tmp_path, kind):
 @pytest.mark.parametrize("kind, needle", [
     ("not a log", "not a DLIS or LAS"), ("no image", "no image channel"), ("repeated depth", "repeated"),
     ("not monotonic", "not monotonic"), ("unknown unit", "unknown depth unit"),
-    ("two thickness channels", "pass --channel, one of: THK"), ("empty frame", "only absent values"),
+    ("two thickness channels", "corroseg import --channel: THK"), ("empty frame", "only absent values"),
     ("mixed azimuths", "mixed azimuth counts"),
 ])
 def test_bad_logs_are_refused_in_one_line_with_nothing_written(tmp_path, kind, needle):
@@ -196,3 +196,33 @@ def test_an_absolute_thickness_well_file_is_refused(tmp_path):
     path = save_well(tmp_path / "raw.npz", Well(np.full((36, 36), 0.36, np.float32)))
     with pytest.raises(CorrosegInputError, match="absolute wall thickness"):
         load_well(path)
+
+
+def test_awkward_headers_give_notes_not_tracebacks(tmp_path):
+    path = write_las(tmp_path / "h.las", np.arange(40) * 0.1, "ft", [Curve("THK", np.full((40, 36), -0.01), "in")],
+                     [Parameter("THNO", 0.3, "in", "nominal wall"), Parameter("CSIZ", "seven", "in")])
+    path.write_text(path.read_text().replace("THNO.in   0.3 :", "THNO.in       :"))  # an empty value
+    notes = []
+    well = import_log(path, notes=notes)
+    assert any("THNO" in n and "not a size" in n for n in notes) and well.nominal_wall_in is None
+    assert any("CSIZ" in n and "'seven'" in n for n in notes)
+    assert any("minus nominal" in n for n in notes)  # a negative median cannot be absolute thickness
+    one_row = write_las(tmp_path / "one.las", np.array([5.0]), "ft", [Curve("THK", np.full((1, 36), 0.3), "in")])
+    with pytest.raises(CorrosegInputError, match="one row"):
+        import_log(one_row)
+
+
+def test_a_well_named_like_a_section_still_writes_a_readable_las(tmp_path):
+    import lasio
+
+    path = write_las(tmp_path / "n.las", np.arange(10) * 0.1, "ft", [Curve("MINWALL", np.full(10, 0.3), "in")],
+                     well_name="PAD~A-7")
+    assert lasio.read(path).well["WELL"].value == "PAD~A-7"
+
+
+def test_a_fleet_refuses_a_log_in_one_line(tmp_path):
+    from corroseg.workflows.fleet import well_jobs
+
+    path = write_well_log(grooved_well(rows=36), tmp_path / "w.las")
+    with pytest.raises(CorrosegInputError, match="import it first"):
+        well_jobs([path])

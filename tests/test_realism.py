@@ -62,6 +62,7 @@ def test_identical_samples_compare_equal():
     assert all(r["relative_difference"] == 0 and r["within_tolerance"] for r in rows)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["patches", "wells"])
 def test_two_sample_tests_separate_fakes_and_not_twins(protocol):
     rng = np.random.default_rng(1)
@@ -78,6 +79,7 @@ def test_two_sample_tests_separate_fakes_and_not_twins(protocol):
     assert cnn_two_sample(same, y, groups, epochs=8, protocol=protocol) < 0.7
 
 
+@pytest.mark.slow
 def test_deep_critic_separates_fakes_and_not_twins():
     rng = np.random.default_rng(2)
     real, twin = _textured(rng, 300), _textured(rng, 300)
@@ -105,6 +107,7 @@ def test_realism_cli_json(tmp_path):
     assert (tmp_path / "plots" / "wells.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 @requires_real_data
 def test_default_preset_statistics_against_real_wells(tmp_path):
     """Regression guard for the figures in docs/realism.md (medians, no classifier)."""

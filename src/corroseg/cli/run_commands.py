@@ -273,6 +273,9 @@ def predict(
     casing = _casing_options(od, nominal_wall, grade)
     options = _options(threshold, tta, engine, walker, device, threads)
     if scheduler is not None:
+        if (od, nominal_wall, grade) != (None, None, None):
+            raise CorrosegUserError("--od, --nominal-wall and --grade go with one prediction, not --scheduler: "
+                                    "a fleet's wells state their sizes (corroseg import LOG --od ... --grade ...)")
         _predict_fleet(runs, source, out, options, scheduler, threads_per_worker, split, width, resume, force)
         return
     if resume:
@@ -315,6 +318,11 @@ def _casing_options(od, nominal_wall, grade):
 
     if grade is not None:
         api_grade(grade)
+    for flag, value in (("--od", od), ("--nominal-wall", nominal_wall)):
+        if value is not None and not value > 0:
+            raise CorrosegUserError(f"{flag} {value:g}: a size in inches must be positive")
+    if od is not None and nominal_wall is not None and nominal_wall >= od / 2:
+        raise CorrosegUserError(f"--nominal-wall {nominal_wall:g} in is not less than half of --od {od:g} in")
     return CasingOptions(od_in=od, wall_in=nominal_wall, grade=grade)
 
 

@@ -84,7 +84,7 @@ def _choose(path: Path, candidates: dict[str, str], channel: str | None) -> str:
     fitting = [name for name, text in candidates.items() if THICKNESS_NAME.search(name) or "thick" in text.lower()]
     if len(fitting) != 1:
         why = "several channels could be thickness" if fitting else "no channel is named as thickness"
-        raise CorrosegInputError(path, f"{why}; pass --channel, one of: {listed}")
+        raise CorrosegInputError(path, f"{why}; choose one with corroseg import --channel: {listed}")
     return fitting[0]
 
 
@@ -97,11 +97,13 @@ def _read_dlis(path: Path, channel: str | None) -> LogImage:
         raise CorrosegInputError(path, f"unreadable DLIS file ({str(exc).splitlines()[0] if str(exc) else exc})") \
             from None
     with files:
-        frames = {}
+        frames, repeated = {}, set()
         for logical in files:
             for frame in logical.frames:
                 for ch in frame.channels:
                     if int(np.prod(ch.dimension or [1])) > 1 and ch.name != MASK_CHANNEL:
+                        if ch.name in frames:
+                            repeated.add(ch.name)
                         frames.setdefault(ch.name, (logical, frame, ch))
         candidates = {name: f"{ch.long_name or 'no long name'}, {ch.dimension[0]} values, frame {frame.name}"
                       for name, (_, frame, ch) in frames.items()}
@@ -115,6 +117,11 @@ def _read_dlis(path: Path, channel: str | None) -> LogImage:
         index_channel = next((c for c in frame.channels if c.name == index), None)
         if curves.size == 0:
             raise CorrosegInputError(path, f"frame {frame.name} is empty")
+        if name in repeated:
+            notes = [f"channel {name} appears in several frames or logical files (a repeat pass?): the first, "
+                     f"frame {frame.name}, is read"]
+        else:
+            notes = []
         others = {c.name: c for c in frame.channels}
         ccl = next((c for c in others if COLLAR_LOCATOR.match(c) and c in curves.dtype.names
                     and curves[c].ndim == 1), None)
@@ -127,11 +134,13 @@ def _read_dlis(path: Path, channel: str | None) -> LogImage:
             well_name=next((o.well_name for o in logical.origins if o.well_name), "") or "",
             collar_locator=None if ccl is None else curves[ccl].astype(np.float64),
             mask=curves[MASK_CHANNEL].reshape(len(curves), -1) if MASK_CHANNEL in curves.dtype.names else None,
+            notes=notes,
         )
         for key, field_name in PARAMETERS.items():
             if key in parameters and len(parameters[key].values):
-                setattr(log, field_name, _inches(path, float(parameters[key].values[0]),
-                                                 parameters[key].attic["VALUES"].units, key))
+                value = _number(log, key, parameters[key].values[0])
+                if value is not None:
+                    setattr(log, field_name, _inches(path, value, parameters[key].attic["VALUES"].units, key))
         grade = next((parameters[k].values[0] for k in GRADE_PARAMETERS if k in parameters), None)
         log.grade = None if grade is None else str(grade).strip().upper().replace("-", "")
         if "NWPD" in parameters and len(parameters["NWPD"].values):
@@ -156,11 +165,28 @@ def _dlis_absent(parameters: dict) -> tuple[float, ...]:
     """The file's own absent value, where a parameter states one."""
     for key in ("ABSV", "NULL"):
         if key in parameters and len(parameters[key].values):
-            try:
-                return (float(parameters[key].values[0]),)
-            except (TypeError, ValueError):
-                return ()
+            return _absent_value(parameters[key].values[0])
     return ()
+
+
+def _absent_value(value) -> tuple[float, ...]:
+    """A stated absent value as a one-value tuple (none when it is not a number)."""
+    try:
+        return (float(value),)
+    except (TypeError, ValueError):
+        return ()
+
+
+def _number(log: LogImage, name: str, value) -> float | None:
+    """A size parameter, or None with a note when the file leaves it empty, writes words or a size <= 0."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0:
+        log.notes.append(f"parameter {name} is {value!r}, not a size: ignored")
+        return None
+    return number
 
 
 def _inches(path: Path, value: float, unit, name: str) -> float:
@@ -216,7 +242,7 @@ def _read_las(path: Path, channel: str | None) -> LogImage:
     log = LogImage(
         source=path, channel=name, depth=data[:, 0].astype(np.float64), depth_unit=depth_unit or "",
         values=data[:, [p for _, p in members]], value_unit=units.pop() or "",
-        absent=PLACEHOLDERS + (() if null in (None, "") else (float(null),)),
+        absent=PLACEHOLDERS + _absent_value(null),
         well_name=str(las.well["WELL"].value).strip() if "WELL" in las.well else "",
     )
     ccl = next((p for p, m in enumerate(mnemonics) if COLLAR_LOCATOR.match(m)), None)
@@ -226,7 +252,9 @@ def _read_las(path: Path, channel: str | None) -> LogImage:
     for key, field_name in PARAMETERS.items():
         if key in las.params:
             item = las.params[key]
-            setattr(log, field_name, _inches(path, float(item.value), item.unit, key))
+            value = _number(log, key, item.value)
+            if value is not None:
+                setattr(log, field_name, _inches(path, value, item.unit, key))
     grade = next((las.params[k].value for k in GRADE_PARAMETERS if k in las.params), None)
     log.grade = None if grade in (None, "") else str(grade).strip().upper().replace("-", "")
     if "NWPD" in las.params:
@@ -253,7 +281,10 @@ def describe_log(path: str | Path) -> dict:
             frames = []
             for number, logical in enumerate(files, start=1):
                 for frame in logical.frames:
-                    index = frame.curves()[frame.index] if frame.index else np.zeros(0)
+                    try:
+                        index = frame.curves()[frame.index] if frame.index else np.zeros(0)
+                    except Exception as exc:  # dlisio's errors on a broken frame
+                        raise CorrosegInputError(path, f"frame {frame.name} cannot be read ({exc})") from None
                     frames.append({
                         "logical_file": number, "frame": frame.name, "index": frame.index,
                         "direction": frame.direction,

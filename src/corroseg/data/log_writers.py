@@ -77,7 +77,7 @@ def write_las(path: str | Path, depth: np.ndarray, depth_unit: str, curves: list
     step = float(depth[1] - depth[0]) if depth.size > 1 else 0.0
     las.write(header, version=2.0, fmt="%.9g", STRT=float(depth[0]), STOP=float(depth[-1]), STEP=step)
     text = header.getvalue()
-    ascii_line = text.index("\n", text.index("~A")) + 1  # the header and the ~ASCII line, not lasio's one row
+    ascii_line = text.index("\n", text.index("\n~A") + 1) + 1  # the header and the ~ASCII line, not lasio's row
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "w") as stream:
         stream.write(text[:ascii_line])

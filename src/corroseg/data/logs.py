@@ -127,7 +127,8 @@ def log_to_well(log: LogImage, options: ImportOptions = ImportOptions()) -> tupl
                 depth_start=float(depth[0]), depth_step=step, depth_unit=depth_unit,
                 name=log.well_name or log.source.stem, od_in=od, nominal_wall_in=wall, grade=grade,
                 row_mean_in=row_mean if absolute else None,
-                collars=None if ccl is None else collars_from_locator(ccl),
+                collars=None if ccl is None else collars_from_locator(ccl, _rows_in(MIN_JOINT_FT * 12, step,
+                                                                                       depth_unit)),
                 logged_azimuths=logged if logged not in WIDTHS else None)
     return well, notes
 
@@ -141,6 +142,8 @@ def _depth_checked(log: LogImage):
                                              f"{depth.shape[0]} depths: mixed azimuth counts or a broken frame")
     if not depth.size or not values.shape[1]:
         raise CorrosegInputError(log.source, f"channel {log.channel}: the frame is empty")
+    if depth.size < 2:
+        raise CorrosegInputError(log.source, f"channel {log.channel} has one row: a well needs a depth step")
     if not np.isfinite(depth).all():
         raise CorrosegInputError(log.source, "the depth index has absent or non-finite values")
     steps = np.diff(depth)
@@ -181,7 +184,7 @@ def _minus_nominal(log: LogImage, values: np.ndarray, wall: float | None, option
         return options.thickness == "minus-nominal"
     median = float(np.nanmedian(values)) * _thickness_scale(log)
     reference = wall if wall is not None else 0.1  # no casing wall is thinner than 0.1 in
-    return abs(median) < MINUS_NOMINAL_SHARE * reference
+    return median <= 0 or median < MINUS_NOMINAL_SHARE * reference  # no wall is thinner than nothing
 
 
 def _thickness_scale(log: LogImage) -> float:
@@ -219,7 +222,7 @@ def _uniform_step(depth: np.ndarray, source: Path) -> float:
     spread = float(np.max(np.abs(steps - median)))
     if spread > STEP_TOLERANCE * abs(median):
         raise CorrosegInputError(source, f"depth steps vary from {steps.min():g} to {steps.max():g}: "
-                                         "pass --depth-step to resample the rows to one step")
+                                         "resample the rows to one step with corroseg import --depth-step")
     return float((depth[-1] - depth[0]) / (depth.size - 1))
 
 
@@ -267,6 +270,16 @@ def arc_weights(n_in: int, n_out: int) -> np.ndarray:
     low = np.maximum(edges_out[:-1, None], edges_in[None, :-1])
     high = np.minimum(edges_out[1:, None], edges_in[None, 1:])
     return np.clip(high - low, 0.0, None) * n_out
+
+
+MIN_JOINT_FT = 4.0
+"""Collar-locator peaks closer than this are one collar (its two flanks are within about 1 ft); pup joints
+shorter than 4 ft, which exist (2 ft), would be merged with a neighbour."""
+
+
+def _rows_in(length_in: float, step: float, unit: str) -> int:
+    """Rows covering ``length_in`` inches at ``step`` (``unit``), at least 1."""
+    return max(1, int(round(length_in / (abs(step) * DEPTH_UNITS_IN[unit]))))
 
 
 def collars_from_locator(ccl: np.ndarray, min_separation_rows: int = 100) -> np.ndarray:

@@ -365,6 +365,9 @@ def _casing_fields(path: Path, arrays: dict, rows: int) -> dict:
             fields[key] = _scalar(path, arrays, key, 0.0)
             if fields[key] <= 0:
                 raise CorrosegInputError(path, f"{key} must be positive, got {fields[key]:g}")
+    if fields.get("nominal_wall_in", 0) >= fields.get("od_in", np.inf) / 2:
+        raise CorrosegInputError(path, f"nominal_wall_in {fields['nominal_wall_in']:g} is not less than half "
+                                       f"od_in {fields['od_in']:g}")
     if "grade" in arrays:
         fields["grade"] = _text(path, arrays, "grade", "")
     if "logged_azimuths" in arrays:

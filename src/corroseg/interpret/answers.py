@@ -16,9 +16,11 @@ import numpy as np
 from scipy import ndimage
 
 from corroseg.data.wells import Well
-from corroseg.interpret.defects import Casing, Defect, depth_step_in, find_defects
+from corroseg.interpret.defects import Casing, Defect, depth_step_in, find_defects, metal_loss_in
 from corroseg.interpret.joints import Joint, collar_rows, find_collars, joint_tally
 from corroseg.interpret.quality import Zone, low_confidence_zones, zone_rows
+from corroseg.interpret.strength import grade as api_grade
+from corroseg.errors import CorrosegUserError
 
 SCREENING = ("Burst figures are a SCREENING estimate (API 5C3 intact burst; ASME B31G original and modified, "
              "DNV-RP-F101 single defect): pipeline methods for internal pressure only, no collapse, no tension, "
@@ -55,7 +57,11 @@ class WellAnswer:
 
 def casing_of(well: Well, od_in: float | None = None, wall_in: float | None = None,
               grade: str | None = None) -> tuple[Casing | None, str | None]:
-    """The casing of a well (its own sizes, else the options) or None and why not."""
+    """The casing of a well and a note: its own sizes (else the options), or None and why not.
+
+    An explicit ``grade`` overrides the well's; a grade the API 5CT table does not know is
+    dropped with a note (no burst figures) rather than failing after the prediction.
+    """
     od = well.od_in if well.od_in is not None else od_in
     wall = well.nominal_wall_in if well.nominal_wall_in is not None else wall_in
     missing = [name for name, value in (("--od", od), ("--nominal-wall", wall)) if value is None]
@@ -66,7 +72,24 @@ def casing_of(well: Well, od_in: float | None = None, wall_in: float | None = No
     except ValueError:
         return None, (f"no defect list or tally: depth is in {well.depth_unit}s, with no length "
                       "(import a log, or give the well a depth step in ft, m or in)")
-    return Casing(od, wall, well.grade if well.grade is not None else grade), None
+    chosen, note = grade if grade is not None else well.grade, None
+    if chosen is not None:
+        try:
+            chosen = api_grade(chosen).name
+        except CorrosegUserError:
+            chosen, note = None, f"grade {chosen!r} is not an API 5CT grade: no burst figures (pass --grade)"
+    try:
+        return Casing(od, wall, chosen), note
+    except ValueError as exc:
+        return None, f"no defect list or tally: {exc}"
+
+
+def row_feet(well: Well) -> float | None:
+    """Feet between rows, or None for a depth in rows."""
+    try:
+        return depth_step_in(well.depth_step, well.depth_unit) / 12.0
+    except ValueError:
+        return None
 
 
 def measured_image(well: Well) -> tuple[np.ndarray, np.ndarray | None]:
@@ -83,21 +106,22 @@ def measured_image(well: Well) -> tuple[np.ndarray, np.ndarray | None]:
     return measured, thickness
 
 
-def answer_well(well: Well, probability: np.ndarray, mask: np.ndarray, casing: Casing) -> WellAnswer:
+def answer_well(well: Well, probability: np.ndarray, mask: np.ndarray, casing: Casing,
+                notes: tuple[str, ...] = ()) -> WellAnswer:
     """Defects, joints, zones of one predicted well (mask and probability at the well's width)."""
     zones = low_confidence_zones(well.image)
     low = zone_rows(zones, well.image.shape[0])
     if well.collars is not None and len(well.collars):
         collars, source = np.asarray(well.collars), "collar locator"
     else:
-        collars, source = find_collars(well.image), "image"
+        collars, source = find_collars(well.image, row_feet(well)), "image"
     measured, thickness = measured_image(well)
     common = {"depth_start": well.depth_start, "depth_step": well.depth_step, "depth_unit": well.depth_unit}
     defects = find_defects(mask, measured, probability, casing, collars=collars, thickness=thickness,
                            low_confidence=low, **common)
     joints = joint_tally(mask, measured, casing, defects, collars, thickness=thickness, low_confidence=low,
                          **common)
-    notes = [] if casing.grade else ["no grade: no burst figures (pass --grade)"]
+    notes = [*notes, *([] if casing.grade else ["no grade: no burst figures (pass --grade)"])]
     return WellAnswer(casing, defects, joints, zones, collars, source, notes=notes, **common)
 
 
@@ -108,9 +132,9 @@ def depth_curves(well: Well, probability: np.ndarray, mask: np.ndarray, casing: 
     figures: their readings are the coupling's, not the pipe's."""
     valid = np.isfinite(probability) & well.valid
     if collars is not None:
-        valid = valid & ~collar_rows(collars, valid.shape[0])[:, None]
+        valid = valid & ~collar_rows(collars, valid.shape[0], row_feet(well))[:, None]
     measured, thickness = measured_image(well)
-    loss = np.where(valid & mask.astype(bool), np.clip(-measured.astype(np.float64), 0.0, None), 0.0)
+    loss = np.where(valid & mask.astype(bool), metal_loss_in(measured, casing.wall_in, thickness), 0.0)
     loss[~valid] = np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows with no reading give NaN

@@ -138,6 +138,31 @@ def clock_position(column: float, width: int) -> str:
     return f"{hours or 12}:{minutes:02d}"
 
 
+def metal_loss_in(image: np.ndarray, wall_in: float, thickness: np.ndarray | None = None) -> np.ndarray:
+    """Metal loss of every pixel, in (0 where no reading).
+
+    With the absolute thickness of a log, loss is the nominal wall minus the thickness: a loss
+    wide enough to pull its row's mean down is sized in full. Without it (challenge and
+    synthetic wells), loss is the dip below the row's mean.
+    """
+    image = np.asarray(image, np.float64)
+    no_reading = ~np.isfinite(image) | (np.abs(np.nan_to_num(image)) > wall_in)  # placeholders, outliers
+    below = -image if thickness is None else wall_in - np.asarray(thickness, np.float64)
+    loss = np.clip(np.nan_to_num(below, nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
+    loss[no_reading] = 0.0
+    return loss
+
+
+def joint_bounds(collars: np.ndarray, rows: int) -> np.ndarray:
+    """The rows where joints 2, 3, ... start: the collars inside the well, each once.
+
+    Joint ``searchsorted(bounds, row, "right") + 1`` holds ``row``; a collar on the first or
+    last row starts no joint (the defect list and the tally number joints alike).
+    """
+    bounds = np.unique(np.asarray(collars, np.int64))
+    return bounds[(bounds > 0) & (bounds < rows)]
+
+
 def find_defects(mask: np.ndarray, image: np.ndarray, probability: np.ndarray, casing: Casing,
                  depth_start: float = 0.0, depth_step: float = 1.0, depth_unit: str = "ft",
                  collars: np.ndarray | None = None, interaction_walls: float = INTERACTION_WALLS,
@@ -170,8 +195,8 @@ def find_defects(mask: np.ndarray, image: np.ndarray, probability: np.ndarray, c
     column_in = np.pi * casing.od_in / width
     spacing_in = interaction_walls * casing.wall_in
     labels, count = label_defects(mask, gap_rows=int(spacing_in // row_in), gap_cols=int(spacing_in // column_in))
-    loss = np.clip(-np.nan_to_num(np.asarray(image, np.float64), nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
-    loss[np.abs(np.asarray(image)) > casing.wall_in] = 0.0  # placeholders and outliers are no reading
+    loss = metal_loss_in(image, casing.wall_in, thickness)
+    bounds = joint_bounds(collars, rows) if collars is not None else None
     wall_mm = casing.wall_in * MM_PER_IN
     defects = []
     for index, found in enumerate(ndimage.find_objects(labels), start=1):
@@ -187,7 +212,7 @@ def find_defects(mask: np.ndarray, image: np.ndarray, probability: np.ndarray, c
         width_in = span * column_in
         max_loss = float(losses.max())
         defect = Defect(
-            id=0, joint=None if collars is None else int(np.searchsorted(np.sort(collars), top, side="right")) + 1,
+            id=0, joint=None if bounds is None else int(np.searchsorted(bounds, top, side="right")) + 1,
             top_depth=depth_start + depth_step * top, bottom_depth=depth_start + depth_step * (bottom + 1),
             depth_unit=depth_unit, length_in=length_in, width_deg=360.0 * span / width, width_in=width_in,
             clock=clock_position(deepest[1], width), max_loss_in=max_loss,

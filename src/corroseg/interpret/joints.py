@@ -6,11 +6,12 @@ strong alternating readings across the whole circumference (0.1-0.47 in in the c
 images), far beyond the pipe's own texture: rows whose typical reading (the median of
 absolute deviations, so a spike in a few pixels is no collar) is more than
 :data:`COLLAR_CONTRAST` times the typical spread around them (a running median over
-:data:`BASELINE_ROWS` rows, so a rough joint does not hide its collars and a smooth one does
+:data:`BASELINE_FT`, so a rough joint does not hide its collars and a smooth one does
 not invent them). Candidate rows closer than a few rows form one band; a collar row is
 the band's first row, as the synthetic generator records it. Bands closer than
-:data:`MIN_JOINT_ROWS` rows are one collar (no joint is that short: a pup joint is
-longer than 160 rows in the challenge's wells).
+:data:`MIN_JOINT_FT` are one collar (the challenge's shortest joints are 160 rows, 16 ft
+at the assumed 0.1 ft a row). Lengths are set in feet and turned into rows by the well's
+spacing.
 """
 
 from __future__ import annotations
@@ -22,28 +23,40 @@ import numpy as np
 from scipy import ndimage
 
 from corroseg.data.corruption import valid_pixels
-from corroseg.interpret.defects import Casing, Defect, depth_step_in
+from corroseg.interpret.defects import Casing, Defect, depth_step_in, joint_bounds, metal_loss_in
 from corroseg.interpret.strength import api_burst_psi, grade
 from corroseg.interpret.tables import write_table_csv
 
 COLLAR_CONTRAST = 4.0
-BASELINE_ROWS = 151
-MIN_JOINT_ROWS = 100
-BAND_GAP_ROWS = 3
-COLLAR_BAND_ROWS = (2, 12)
-"""Rows before and after a collar row that belong to the collar (its band is 5-11 rows), not to a pipe body."""
+ROW_FT = 0.1
+"""Row spacing the lengths below were set at (the challenge's, as assumed; docs/interpret.md)."""
+BASELINE_FT = 15.1
+MIN_JOINT_FT = 10.0
+BAND_GAP_FT = 0.3
+COLLAR_BAND_FT = (0.2, 1.2)
+"""Before and after a collar row, what belongs to the collar (its band is 5-11 rows at 0.1 ft), not the pipe body."""
 
 
-def collar_rows(collars: np.ndarray, rows: int) -> np.ndarray:
+def _rows(length_ft: float, row_ft: float | None) -> int:
+    """Rows covering ``length_ft`` at ``row_ft`` a row (the challenge's assumed spacing when unknown), at least 1."""
+    return max(1, int(round(length_ft / (row_ft or ROW_FT))))
+
+
+def collar_rows(collars: np.ndarray, rows: int, row_ft: float | None = None) -> np.ndarray:
     """Boolean ``(rows,)``: True on collar bands (their readings are the coupling, not the pipe wall)."""
+    before, after = (_rows(length, row_ft) for length in COLLAR_BAND_FT)
     inside = np.zeros(rows, bool)
     for row in np.asarray(collars, np.int64):
-        inside[max(0, row - COLLAR_BAND_ROWS[0]):row + COLLAR_BAND_ROWS[1]] = True
+        inside[max(0, row - before):row + after] = True
     return inside
 
 
-def find_collars(image: np.ndarray) -> np.ndarray:
-    """Collar rows of a well image ``(rows, width)``, top first (see the module docstring)."""
+def find_collars(image: np.ndarray, row_ft: float | None = None) -> np.ndarray:
+    """Collar rows of a well image ``(rows, width)``, top first (see the module docstring).
+
+    ``row_ft``: feet between rows, so that lengths (baseline, shortest joint) hold at any
+    spacing; unknown, the challenge's assumed 0.1 ft.
+    """
     image = np.asarray(image)
     valid = valid_pixels(image)
     values = np.where(valid, image, np.nan).astype(np.float64)
@@ -55,14 +68,15 @@ def find_collars(image: np.ndarray) -> np.ndarray:
     if not spread.any():
         return np.zeros(0, np.int64)
     typical = np.median(spread[enough]) if enough.any() else 0.0
-    baseline = ndimage.median_filter(np.where(enough, spread, typical), size=BASELINE_ROWS, mode="nearest")
+    baseline = ndimage.median_filter(np.where(enough, spread, typical), size=_rows(BASELINE_FT, row_ft) | 1,
+                                     mode="nearest")
     strong = (spread > COLLAR_CONTRAST * np.maximum(baseline, 1e-6)) & enough
-    bands, count = ndimage.label(ndimage.binary_closing(strong, np.ones(BAND_GAP_ROWS, bool)) | strong)
+    bands, _ = ndimage.label(ndimage.binary_closing(strong, np.ones(_rows(BAND_GAP_FT, row_ft), bool)) | strong)
     collars: list[tuple[int, float]] = []
     for found in ndimage.find_objects(bands):
         rows = np.arange(found[0].start, found[0].stop)
         first, peak = int(rows[strong[rows]][0]), float(spread[rows].max())
-        if collars and first - collars[-1][0] < MIN_JOINT_ROWS:
+        if collars and first - collars[-1][0] < _rows(MIN_JOINT_FT, row_ft):
             if peak > collars[-1][1]:  # the stronger band is the collar
                 collars[-1] = (first, peak)
             continue
@@ -113,17 +127,13 @@ def joint_tally(mask: np.ndarray, image: np.ndarray, casing: Casing, defects: li
         Rows in a low-confidence zone.
     """
     rows = mask.shape[0]
-    bounds = np.concatenate([[0], np.sort(np.asarray(collars, np.int64)), [rows]])
-    bounds = np.unique(np.clip(bounds, 0, rows))
-    valid = valid_pixels(image) & ~collar_rows(collars, rows)[:, None]
-    loss = np.where(valid, np.clip(-np.asarray(image, np.float64), 0.0, None), 0.0)
-    loss[np.abs(np.nan_to_num(image)) > casing.wall_in] = 0.0  # outliers are no reading
     row_ft = depth_step_in(depth_step, depth_unit) / 12.0 if depth_unit != "row" else None
+    bounds = np.concatenate([[0], joint_bounds(collars, rows), [rows]])
+    valid = valid_pixels(image) & ~collar_rows(collars, rows, row_ft)[:, None]
+    loss = np.where(valid, metal_loss_in(image, casing.wall_in, thickness), 0.0)
     intact = api_burst_psi(casing.od_in, casing.wall_in, grade(casing.grade).smys_psi) if casing.grade else None
     tally = []
     for number, (top, stop) in enumerate(zip(bounds[:-1], bounds[1:]), start=1):
-        if stop <= top:
-            continue
         members = [d for d in defects if d.joint == number]
         part_valid = valid[top:stop]
         corroded = float((mask[top:stop].astype(bool) & part_valid).sum() / max(part_valid.sum(), 1))

@@ -34,7 +34,8 @@ from corroseg.guard import RUN_INPUTS, output_lock, refuse_overwriting_inputs
 from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.options import PredictOptions, first_config
 from corroseg.workflows.manifest import Manifest, WellEntry, file_checksum, image_checksum
-from corroseg.workflows.predict import outputs_of, predict_one_well, prediction_record, well_sources
+from corroseg.data.log_import import import_log
+from corroseg.workflows.predict import answer_outputs, outputs_of, predict_one_well, prediction_record, well_sources
 
 CONNECT_TIMEOUT_S = 10
 """How long to wait for a ``tcp://`` scheduler before saying it cannot be reached."""
@@ -86,6 +87,9 @@ def well_jobs(source: str | Path | list[Path], split: str = "test",
         if not path.exists():
             raise CorrosegInputError(path, "no such file or folder (named by the input list)")
         for name, loader in well_sources(path, widths, split):
+            if isinstance(loader, functools.partial) and loader.func is import_log:
+                raise CorrosegInputError(path, "a casing log: import it first (corroseg import LOG --out WELL.npz); "
+                                               "a fleet predicts well .npz files")
             if isinstance(loader, functools.partial):  # a .npz file: read by the worker
                 file = Path(loader.args[0])
                 job = WellJob(name, str(file), file_checksum(file), path=str(file))
@@ -176,7 +180,8 @@ def predict_job(job: WellJob, runs: list[str], options: PredictOptions, out: str
     predictor = _worker_predictor(runs, options)
     target = out / f"{job.name}.npz"
     summary = predict_one_well(predictor, job.load(), target, force=True, record=prediction_record(predictor, runs))
-    outputs = {str(path): file_checksum(path) for path in outputs_of(target)}
+    written = [*outputs_of(target), *(p for p in answer_outputs(target).values() if p.is_file())]
+    outputs = {str(path): file_checksum(path) for path in written}
     return {"outputs": outputs, "attempts": attempts, "worker": get_worker().address,
             "seconds": round(time.perf_counter() - started, 2), "corroded_fraction": summary["corroded_fraction"],
             "worker_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
@@ -202,7 +207,8 @@ def predict_fleet(runs: Sequence[str | Path], source: str | Path, out: str | Pat
     recorded = options.record(first_config(runs))
     inputs = _inputs(source)
     jobs = well_jobs(inputs, split, widths)
-    planned = [path for job in jobs for path in outputs_of(out / f"{job.name}.npz")]
+    planned = [path for job in jobs for path in (*outputs_of(out / f"{job.name}.npz"),
+                                                 *answer_outputs(out / f"{job.name}.npz").values())]
     refuse_overwriting_inputs(planned + [out / "manifest.json"], files=[Path(j.path) for j in jobs if j.path],
                               datasets=[p for p in inputs if p.is_dir()], runs=runs,
                               run_reads=RUN_INPUTS + ("model.onnx",))

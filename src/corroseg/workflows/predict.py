@@ -10,7 +10,8 @@
 * anything else is a folder: one ``.npz`` + ``.png`` per well of INPUT (a folder of
   well ``.npz`` files or of challenge patches).
 
-INPUT may also be a casing log (DLIS or LAS), imported as ``corroseg import`` would.
+INPUT may also be a casing log (DLIS or LAS), imported as ``corroseg import`` would with
+``--od``, ``--nominal-wall`` and ``--grade`` (other import options need ``corroseg import``).
 A well whose casing sizes and depth step are known (a log's, or ``--od`` and
 ``--nominal-wall``) also gets the engineer's answer beside its ``.npz``
 (:func:`answer_outputs`): the defect list (``.defects.csv``), the joint tally
@@ -37,10 +38,11 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
 from corroseg import __version__
-from corroseg.atomic import atomic_path, remove_temps, write_json
+from corroseg.atomic import atomic_path, json_safe, remove_temps, write_json
 from corroseg.data.challenge import read_images, write_submission
 from corroseg.data.log_import import import_log
 from corroseg.data.log_readers import is_log
+from corroseg.data.logs import ImportOptions
 from corroseg.data.wells import Well, WidthOverride, check_width_wells, load_well, well_from_patches
 from corroseg.errors import CorrosegInputError
 from corroseg.guard import RUN_INPUTS, output_lock, refuse_overwriting_inputs
@@ -120,10 +122,12 @@ def predict_one_well(predictor: WellPredictor, well: Well, out: str | Path, forc
     files (:func:`answer_outputs`) are written too.
     """
     out, png, note = outputs_of(out)
-    extra = answer_outputs(out)
+    sizes, why_not = casing_of(well, **asdict(casing or CasingOptions()))
+    extra = answer_outputs(out) if sizes is not None else {}
     for path in (out, png, note, *extra.values()):
         _refuse_overwrite(path, force)
-    remove_temps(out.parent, tuple(p.name for p in (out, png, note, *extra.values())))  # left by a killed predict
+    stale = _stale_answer_files(note, extra) if force else []
+    remove_temps(out.parent, tuple(p.name for p in (out, png, note, *answer_outputs(out).values())))  # a killed run's
     if probability is None:
         probability = predictor.predict_well(well.image)
     mask = predictor.segment_well(well.image, probability)
@@ -134,8 +138,7 @@ def predict_one_well(predictor: WellPredictor, well: Well, out: str | Path, forc
     summary = {"well": well.name, "rows": int(well.image.shape[0]), "width": well.width, "npz": str(out),
                "png": str(png), "json": str(note),
                "corroded_fraction": float(mask[valid].mean()) if valid.any() else 0.0}
-    sizes, why_not = casing_of(well, **asdict(casing or CasingOptions()))
-    answer = None if sizes is None else answer_well(well, probability, mask, sizes)
+    answer = None if sizes is None else answer_well(well, probability, mask, sizes, (why_not,) if why_not else ())
     summary["answer"] = {"skipped": why_not} if answer is None else {
         **answer.summary(), **{key: str(path) for key, path in extra.items()}}
     with contextlib.ExitStack() as stack:
@@ -150,9 +153,29 @@ def predict_one_well(predictor: WellPredictor, well: Well, out: str | Path, forc
             beside["answer"] = {**summary["answer"], **{key: path.name for key, path in extra.items()},
                                 "defect_list": [asdict(d) for d in answer.defects],
                                 "joint_list": [asdict(j) for j in worst_first(answer.joints)]}
-        note_tmp.write_text(json.dumps({**(record or prediction_record(predictor)), **beside}, indent=2,
-                                       default=_jsonable))
+        note_tmp.write_text(json.dumps(json_safe({**(record or prediction_record(predictor)), **beside}),
+                                       indent=2, allow_nan=False, default=_jsonable))
+        for path in stale:  # answer files of an earlier prediction that this one does not replace
+            path.unlink(missing_ok=True)
     return summary
+
+
+def _stale_answer_files(note: Path, written: dict[str, Path]) -> list[Path]:
+    """Answer files beside ``note`` that its earlier record says predict wrote, and this run will not rewrite.
+
+    Only files a corroseg record names are removed (``--force`` replaces a prediction whole:
+    an old defect list must not sit beside a new mask); anything else is left alone.
+    """
+    try:
+        earlier = json.loads(note.read_text()).get("answer", {})
+    except (OSError, ValueError, AttributeError):
+        return []
+    if not isinstance(earlier, dict):
+        return []
+    keep = {path.name for path in written.values()}
+    named = {earlier.get(key) for key in ANSWER_SUFFIXES} - {None} - keep
+    return [note.parent / name for name in sorted(named) if isinstance(name, str) and "/" not in name
+            and (note.parent / name).is_file()]
 
 
 @dataclass(frozen=True)
@@ -179,7 +202,9 @@ def write_answer(temps: dict[str, Path], well: Well, probability: np.ndarray, ma
 
 
 def _jsonable(value):
-    """numpy scalars and arrays in the JSON record."""
+    """numpy scalars and arrays in the JSON record (a NaN is null: strict JSON)."""
+    if isinstance(value, np.floating):
+        return None if np.isnan(value) else float(value)
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -191,7 +216,8 @@ WellSource = tuple[str, Callable[[], Well]]
 """A well's output name and a function that loads it (wells are loaded one at a time)."""
 
 
-def well_sources(path: Path, widths: WidthOverride | None, split: str = "test") -> list[WellSource]:
+def well_sources(path: Path, widths: WidthOverride | None, split: str = "test",
+                 casing: CasingOptions | None = None) -> list[WellSource]:
     """(name, loader) of every well in a ``.npz``, a folder of ``.npz`` or a folder of patches.
 
     Nothing is loaded yet for ``.npz`` files: each well is read when its loader is
@@ -200,8 +226,10 @@ def well_sources(path: Path, widths: WidthOverride | None, split: str = "test") 
     """
     if path.suffix == ".npz":
         return [(path.stem, functools.partial(load_well, path))]
-    if path.is_file() and is_log(path):
-        return [(path.stem, functools.partial(import_log, path))]
+    if path.is_file() and is_log(path):  # imported with the sizes given, as `corroseg import` would
+        sizes = casing or CasingOptions()
+        options = ImportOptions(od_in=sizes.od_in, nominal_wall_in=sizes.wall_in, grade=sizes.grade)
+        return [(path.stem, functools.partial(import_log, path, options))]
     files = sorted(p for p in path.glob("*.npz") if not p.name.startswith(".") and p.is_file()) if path.is_dir() else []
     if files:
         return [(file.stem, functools.partial(load_well, file)) for file in files]
@@ -259,7 +287,7 @@ def predict_path(
                 "patches_with_corrosion": len(images) - blanked, "source": str(images.source)}
     if out.suffix not in ("", ".npz"):
         raise CorrosegInputError(out, "OUT must end in .csv (submission), .npz (one well) or be a folder")
-    wells = well_sources(source, widths, split)
+    wells = well_sources(source, widths, split, casing)
     if out.suffix == ".npz":
         if len(wells) > 1:
             raise CorrosegInputError(source, "holds several wells; give a folder as OUT to predict them all")
@@ -271,10 +299,12 @@ def predict_path(
     planned = [path for name, _ in wells for path in (*outputs_of(out / f"{name}.npz"),
                                                       *answer_outputs(out / f"{name}.npz").values())]
     refuse_inputs(planned)
-    for path in planned:  # refuse before predicting anything, not at the first existing well
-        _refuse_overwrite(path, force)
-    for _, load in wells:  # a broken well file is refused before any output is written (read again below)
-        load()
+    for name, load in wells:  # refuse before predicting anything, not at the first existing well
+        answered = casing_of(load(), **asdict(casing or CasingOptions()))[0] is not None  # a broken file: refused
+        written = outputs_of(out / f"{name}.npz") + (tuple(answer_outputs(out / f"{name}.npz").values())
+                                                     if answered else ())
+        for path in written:
+            _refuse_overwrite(path, force)
     results = []
     with output_lock(out), _bar(progress) as bar:
         task = bar.add_task("wells", total=len(wells))

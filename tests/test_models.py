@@ -63,6 +63,7 @@ def test_baseline_is_the_challenge_benchmark():
     assert [(l.in_features, l.out_features) for l in linears] == [(128 * 26 * 26, 100), (100, 1296)]
 
 
+@pytest.mark.slow
 def test_corroseg_options():
     for skip in ("add", "cat"):
         for dropout in ("none", "low", "high"):

@@ -141,6 +141,7 @@ def test_kinds_follow_the_preset_proportions():
     assert len(kinds) == 15 and kinds.count("none") == 2 and kinds.count("vertical") == 4
 
 
+@pytest.mark.slow
 def test_parametric_preset_statistics():
     wells = generate_split(0, PRESETS["parametric"], "train")
     masks = np.concatenate([w.well.mask_patches() for w in wells])

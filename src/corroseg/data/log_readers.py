@@ -3,7 +3,7 @@
 :func:`read_log` returns the thickness image of a log as logged (:class:`LogImage`);
 :func:`describe_log` lists what a log holds (for ``corroseg inspect``). The kind of
 file is told by its first bytes, never by its name: a DLIS file opens with a storage
-unit label (``V1.00RECORD``), a LAS file with a ``~V`` section.
+unit label (``V1.00RECORD``, looked for in the first 128 bytes), a LAS file with a ``~V`` section.
 
 Channel choice: ``--channel NAME``, else the one array channel whose name or long name
 says thickness (``T2BK`` thickness minus nominal, ``THK...``, ``...THICK...``,
@@ -48,7 +48,7 @@ def log_kind(path: Path) -> str | None:
             head = handle.read(4096)
     except OSError:
         return None
-    if head[4:15] == b"V1.00RECORD":  # storage unit label: sequence number, version, structure
+    if b"V1.00RECORD" in head[:128]:  # the storage unit label, at byte 4 (later in files with TIF markers)
         return "dlis"
     text = b"\n".join(line for line in head.lstrip().splitlines() if not line.lstrip().startswith(b"#"))
     return "las" if text.lstrip()[:2].upper() == b"~V" else None

@@ -15,7 +15,7 @@ demo: $(STAMP)
 	$(BIN)/corroseg demo --out demo_out --force
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache src/*.egg-info

@@ -216,3 +216,14 @@ def test_bad_casing_options_are_refused_before_predicting(tiny_run, tmp_path, ar
     result = runner.invoke(app, ["predict", str(tiny_run), str(source), "--out", str(tmp_path / "o"), *args])
     one_line_error(result, needle)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_groove_across_a_collar_is_one_defect_in_each_joint():
+    well = casing_well()
+    well.mask[:] = 0
+    well.mask[500:620, 8] = 1  # crosses the collar at row 560 (band from 562)
+    answer = answer_well(well, well.mask.astype(np.float32), well.mask, casing_of(well)[0])
+    crossing = sorted((d.joint, d.top_depth, d.bottom_depth) for d in answer.defects)
+    assert [j for j, _, _ in crossing] == [2, 3]
+    assert crossing[0][2] <= crossing[1][1]  # the first ends where the second begins: no overlap
+    assert [j.defects for j in answer.joints][1:3] == [1, 1]

@@ -163,6 +163,20 @@ def joint_bounds(collars: np.ndarray, rows: int) -> np.ndarray:
     return bounds[(bounds > 0) & (bounds < rows)]
 
 
+def _labels_per_joint(mask: np.ndarray, bounds: np.ndarray | None, gap_rows: int, gap_cols: int) -> np.ndarray:
+    """Defect labels of a mask, never joined across a collar: a feature is reported in its joint, as a tally
+    row is, so corrosion on both sides of a coupling makes two defects."""
+    rows = mask.shape[0]
+    edges = [0, *(bounds if bounds is not None else []), rows]
+    labels = np.zeros(mask.shape, np.int64)
+    offset = 0
+    for top, stop in zip(edges[:-1], edges[1:]):
+        part, count = label_defects(mask[top:stop], gap_rows=gap_rows, gap_cols=gap_cols)
+        labels[top:stop] = np.where(part > 0, part + offset, 0)
+        offset += count
+    return labels
+
+
 def find_defects(mask: np.ndarray, image: np.ndarray, probability: np.ndarray, casing: Casing,
                  depth_start: float = 0.0, depth_step: float = 1.0, depth_unit: str = "ft",
                  collars: np.ndarray | None = None, interaction_walls: float = INTERACTION_WALLS,
@@ -182,7 +196,8 @@ def find_defects(mask: np.ndarray, image: np.ndarray, probability: np.ndarray, c
     depth_start, depth_step, depth_unit :
         Depth of the first row and between rows, in a length unit (:data:`corroseg.data.logs.DEPTH_UNITS_IN`).
     collars : ndarray of int, optional
-        Rows of the collars (joint boundaries); joint 1 is above the first collar.
+        Rows of the collars (joint boundaries); joint 1 is above the first collar. A defect never
+        spans a collar: corrosion on both sides makes one defect in each joint.
     interaction_walls : float
         Defects closer than this many nominal walls are one.
     thickness : ndarray (rows, width), optional
@@ -194,9 +209,9 @@ def find_defects(mask: np.ndarray, image: np.ndarray, probability: np.ndarray, c
     row_in = depth_step_in(depth_step, depth_unit)
     column_in = np.pi * casing.od_in / width
     spacing_in = interaction_walls * casing.wall_in
-    labels, count = label_defects(mask, gap_rows=int(spacing_in // row_in), gap_cols=int(spacing_in // column_in))
-    loss = metal_loss_in(image, casing.wall_in, thickness)
     bounds = joint_bounds(collars, rows) if collars is not None else None
+    labels = _labels_per_joint(mask, bounds, int(spacing_in // row_in), int(spacing_in // column_in))
+    loss = metal_loss_in(image, casing.wall_in, thickness)
     wall_mm = casing.wall_in * MM_PER_IN
     defects = []
     for index, found in enumerate(ndimage.find_objects(labels), start=1):

@@ -127,7 +127,7 @@ def log_to_well(log: LogImage, options: ImportOptions = ImportOptions()) -> tupl
                 depth_start=float(depth[0]), depth_step=step, depth_unit=depth_unit,
                 name=log.well_name or log.source.stem, od_in=od, nominal_wall_in=wall, grade=grade,
                 row_mean_in=row_mean if absolute else None,
-                collars=None if ccl is None else collars_from_locator(ccl, _rows_in(MIN_JOINT_FT * 12, step,
+                collars=None if ccl is None else collars_from_locator(ccl, _rows_in(LOCATOR_MERGE_FT * 12, step,
                                                                                        depth_unit)),
                 logged_azimuths=logged if logged not in WIDTHS else None)
     return well, notes
@@ -272,7 +272,7 @@ def arc_weights(n_in: int, n_out: int) -> np.ndarray:
     return np.clip(high - low, 0.0, None) * n_out
 
 
-MIN_JOINT_FT = 4.0
+LOCATOR_MERGE_FT = 4.0
 """Collar-locator peaks closer than this are one collar (its two flanks are within about 1 ft); pup joints
 shorter than 4 ft, which exist (2 ft), would be merged with a neighbour."""
 

@@ -40,6 +40,8 @@ class WellAnswer:
     depth_start: float
     depth_step: float
     depth_unit: str
+    curves: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per-depth curves (:func:`depth_curves`), for the LAS export and the picture."""
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
@@ -121,19 +123,21 @@ def answer_well(well: Well, probability: np.ndarray, mask: np.ndarray, casing: C
                            low_confidence=low, **common)
     joints = joint_tally(mask, measured, casing, defects, collars, thickness=thickness, low_confidence=low,
                          **common)
+    curves = depth_curves(well, probability, mask, casing, collars, (measured, thickness))
     notes = [*notes, *([] if casing.grade else ["no grade: no burst figures (pass --grade)"])]
-    return WellAnswer(casing, defects, joints, zones, collars, source, notes=notes, **common)
+    return WellAnswer(casing, defects, joints, zones, collars, source, curves=curves, notes=notes, **common)
 
 
 def depth_curves(well: Well, probability: np.ndarray, mask: np.ndarray, casing: Casing,
-                 collars: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                 collars: np.ndarray | None = None, measured: tuple | None = None) -> dict[str, np.ndarray]:
     """Per-depth curves: minimum wall (in), maximum loss where corrosion is flagged (% of nominal), corroded
     fraction (0-1); sizes from :func:`measured_image`. Rows of collar bands (``collars``) have no wall
-    figures: their readings are the coupling's, not the pipe's."""
+    figures: their readings are the coupling's, not the pipe's. ``measured`` passes :func:`measured_image`
+    already computed."""
     valid = np.isfinite(probability) & well.valid
     if collars is not None:
         valid = valid & ~collar_rows(collars, valid.shape[0], row_feet(well))[:, None]
-    measured, thickness = measured_image(well)
+    measured, thickness = measured if measured is not None else measured_image(well)
     loss = np.where(valid & mask.astype(bool), metal_loss_in(measured, casing.wall_in, thickness), 0.0)
     loss[~valid] = np.nan
     with warnings.catch_warnings():

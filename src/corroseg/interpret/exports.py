@@ -19,7 +19,7 @@ import numpy as np
 from corroseg.data.log_writers import Curve, Parameter, write_las
 from corroseg.data.logs import resample_azimuths
 from corroseg.data.wells import Well
-from corroseg.interpret.answers import SCREENING, WellAnswer, depth_curves
+from corroseg.interpret.answers import SCREENING, WellAnswer
 from corroseg.interpret.defects import Defect
 from corroseg.interpret.joints import Joint, worst_first
 from corroseg.interpret.tables import cell, column
@@ -75,7 +75,7 @@ def write_xlsx(path: str | Path, answer: WellAnswer, well_name: str) -> None:
 def write_curves_las(path: str | Path, well: Well, probability: np.ndarray, mask: np.ndarray,
                      answer: WellAnswer) -> None:
     """The derived curves and the probability image as LAS 2.0 (the caller passes a temporary path)."""
-    curves = depth_curves(well, probability, mask, answer.casing, answer.collars)
+    curves = answer.curves
     listed = [Curve("MINWALL", curves["min_wall_in"], "in", "minimum wall thickness"),
               Curve("MAXLOSS", curves["max_loss_pct"], "%", "maximum metal loss, % of nominal wall"),
               Curve("CORFRAC", curves["corroded_fraction"], "", "corroded fraction of the circumference")]

@@ -217,3 +217,19 @@ def test_wellnet_attention_gates_train_and_keep_the_shape():
     assert all(g.theta.weight.grad is not None for g in model.gates)
     with pytest.raises(CorrosegUserError, match="attention"):
         create("wellnet", attention="yes")
+
+
+def test_wellnet_depth_context_reaches_rows_the_plain_network_does_not_see():
+    """A change 70 rows away moves the output only with a 145-row depth context."""
+    x = torch.randn(1, 1, 288, 36, generator=torch.Generator().manual_seed(0))
+    nudged = x.clone()
+    nudged[..., 60, :] += 5.0
+    for context, reaches in (((), False), ((145,), True)):
+        torch.manual_seed(1)
+        model = create("wellnet", depth_context=context).eval()
+        with torch.no_grad():
+            change = (model(nudged) - model(x))[..., 131, :].abs().max().item()
+        assert (change > 1e-6) == reaches, (context, change)
+    for bad in ([4], [1], 145, ["145"]):
+        with pytest.raises(CorrosegUserError, match="depth_context"):
+            create("wellnet", depth_context=bad)

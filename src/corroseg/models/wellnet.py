@@ -61,6 +61,32 @@ class AttentionGate(nn.Module):
         return skip * torch.sigmoid(self.psi(F.relu(self.theta(skip) + self.phi(gate))))
 
 
+class DepthContext(nn.Module):
+    """Features averaged along depth over tall windows, at full resolution.
+
+    ``CHANNELS_PER_WINDOW`` 1x1 features of the first level, each averaged over ``rows``
+    rows centred on the pixel (rows past the window's ends are not counted), per height.
+    """
+
+    CHANNELS_PER_WINDOW = 4
+
+    def __init__(self, in_channels: int, heights: tuple[int, ...] | list[int] = ()):
+        super().__init__()
+        if isinstance(heights, int) or not all(isinstance(h, int) and not isinstance(h, bool) for h in heights):
+            raise CorrosegUserError(f"wellnet: depth_context must be a list of odd row counts, got {heights!r}")
+        if any(h < 3 or h % 2 == 0 for h in heights):
+            raise CorrosegUserError(f"wellnet: depth_context heights must be odd and at least 3 rows, got {list(heights)}")
+        self.heights = tuple(heights)
+        self.channels = self.CHANNELS_PER_WINDOW * len(self.heights)
+        self.features = nn.Conv2d(in_channels, self.channels, 1) if self.heights else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.features(x)
+        groups = features.split(self.CHANNELS_PER_WINDOW, dim=1)
+        return torch.cat([F.avg_pool2d(g, (h, 1), stride=1, padding=(h // 2, 0), count_include_pad=False)
+                          for g, h in zip(groups, self.heights)], dim=1)
+
+
 @register("wellnet")
 class WellNet(nn.Module):
     """Small circular U-Net for whole-well windows (our default); returns logits.
@@ -90,6 +116,12 @@ class WellNet(nn.Module):
         Along azimuth: ``circular`` (the ring it is) or ``zeros`` (an ablation).
     attention : bool
         Attention gates on the three skips (the challenge's first place used them).
+    depth_context : tuple of int
+        Evidence along depth: for each odd height (rows), a few full-resolution features
+        averaged over that many rows at each azimuth are fed to the last decoder block.
+        A faint groove barely deeper than the texture stands out when averaged along
+        itself (a 145-row mean cuts the texture's spread about 3x on real well 4).
+        Empty (the default): off.
     """
 
     accepts_taller_inputs = True
@@ -97,7 +129,7 @@ class WellNet(nn.Module):
     """Heights are padded to a multiple of this inside (an ONNX export pads in front instead)."""
 
     def __init__(self, channels: tuple[int, ...] = (8, 16, 32, 64), dropout: float = 0.0, padding: str = "circular",
-                 attention: bool = False):
+                 attention: bool = False, depth_context: tuple[int, ...] = ()):
         super().__init__()
         channels = checked_channels("wellnet", "channels", channels, count=4)
         dropout = checked_rates("wellnet", "dropout", [dropout], count=1)[0]
@@ -112,7 +144,8 @@ class WellNet(nn.Module):
             [nn.ConvTranspose2d(c4, c3, (2, 1), stride=(2, 1)), nn.ConvTranspose2d(c3, c2, 2, stride=2),
              nn.ConvTranspose2d(c2, c1, 2, stride=2)]
         )
-        self.merge = nn.ModuleList([block(2 * c3, c3), block(2 * c2, c2), block(2 * c1, c1)])
+        self.context = DepthContext(c1, depth_context)
+        self.merge = nn.ModuleList([block(2 * c3, c3), block(2 * c2, c2), block(2 * c1 + self.context.channels, c1)])
         self.head = nn.Conv2d(c1, 1, 1)
         if not isinstance(attention, bool):
             raise CorrosegUserError(f"wellnet: attention must be true or false, got {attention!r}")
@@ -135,5 +168,6 @@ class WellNet(nn.Module):
             x = up(x)
             if self.gates is not None:
                 skip = self.gates[level](skip, x)
-            x = merge(torch.cat([x, skip], dim=1))
+            extra = [self.context(skips[0])] if level == len(self.up) - 1 and self.context.channels else []
+            x = merge(torch.cat([x, skip, *extra], dim=1))
         return self.head(x)[..., :rows, :]

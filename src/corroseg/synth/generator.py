@@ -31,7 +31,8 @@ from corroseg.errors import CorrosegInputError
 from corroseg.synth.backgrounds import collar, joint_texture, sensor_noise, streaks
 from corroseg.synth.defects import WELL_KINDS, DefectStyle, plant_defects
 from corroseg.synth.faults import add_faults
-from corroseg.synth.textures import TextureBank, build_bank, draw_casing
+from corroseg.synth.textures import (DEEP_SIGMAS, DIP_ROWS, DIP_SIGMAS, PaintRule, TextureBank, build_bank,
+                                     draw_casing)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,16 @@ class Preset:
     shallow_share: float = 0.0
     shallow_depth: float = 0.014
     min_labelled_loss: float = 0.01
+    paint_deep_sigmas: float = DEEP_SIGMAS
+    paint_dip_sigmas: float = DIP_SIGMAS
+    paint_dip_rows: int = DIP_ROWS
+    paint_persist_rows: int = 0
+    paint_persist_sigmas: float = 2.0
+
+    def paint_rule(self) -> PaintRule:
+        """What the texture bank paints out of the real joints (:class:`corroseg.synth.textures.PaintRule`)."""
+        return PaintRule(self.paint_deep_sigmas, self.paint_dip_sigmas, self.paint_dip_rows, self.paint_persist_rows,
+                         self.paint_persist_sigmas)
 
     def defect_style(self) -> DefectStyle:
         return DefectStyle(tuple(self.grooves_per_half), tuple(self.groove_width), self.groove_depth,
@@ -363,7 +374,7 @@ def write_dataset(
     banks = {}
     if preset.texture == "real":
         real = Path(real)
-        banks = {split: build_bank(real, split) for split in ("train", "test")}
+        banks = {split: build_bank(real, split, rule=preset.paint_rule()) for split in ("train", "test")}
         manifest["textures"] = {split: {"source": bank.source, "painted_out_share": bank.suspect_share}
                                 for split, bank in banks.items()}
     with output_lock(out), atomic_dir(out, replace=True) as staging:

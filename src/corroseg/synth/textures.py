@@ -50,6 +50,24 @@ DONOR_SHIFTS = np.array([-13, -9, 9, 13, -17, 17])
 DEPTH_SHIFTS = np.array([-211, -151, -97, -47, 47, 97, 151, 211])
 
 
+@dataclass(frozen=True)
+class PaintRule:
+    """What the bank paints out of a real joint.
+
+    Local suspects: ``deep_sigmas`` robust deviations below the joint's median, or a
+    narrow dip of ``dip_sigmas`` deviations averaged over ``dip_rows`` rows. With
+    ``persist_rows`` (0: off), also dips that keep their azimuth across the whole well
+    (:func:`persistent_dips`): ``persist_sigmas`` deviations of the contrast averaged
+    over that many rows.
+    """
+
+    deep_sigmas: float = DEEP_SIGMAS
+    dip_sigmas: float = DIP_SIGMAS
+    dip_rows: int = DIP_ROWS
+    persist_rows: int = 0
+    persist_sigmas: float = 2.0
+
+
 @dataclass
 class TextureBank:
     """Filled real joints, grouped by source well."""
@@ -77,18 +95,38 @@ def _robust_std(values: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(values - np.median(values)))) + 1e-9
 
 
-def suspect_pixels(image: np.ndarray) -> np.ndarray:
+def _dip_contrast(x: np.ndarray, rows: int) -> np.ndarray:
+    """Each pixel minus its azimuthal neighbourhood (a narrow dip is negative), averaged over ``rows`` rows."""
+    neighbourhood = median_filter(x, size=(1, DIP_WINDOW), mode="wrap")
+    return uniform_filter1d(x - neighbourhood, rows, axis=0, mode="nearest")
+
+
+def suspect_pixels(image: np.ndarray, rule: PaintRule | None = None) -> np.ndarray:
     """Pixels of a joint that could be corrosion (or are not readings at all)."""
+    rule = rule or PaintRule()
     bad = corrupted_pixels(image)
     if bad.all():
         return bad
     x = np.where(bad, 0.0, image).astype(np.float64)
     good = x[~bad]
-    deep = x < np.median(good) - DEEP_SIGMAS * _robust_std(good)
-    neighbourhood = median_filter(x, size=(1, DIP_WINDOW), mode="wrap")
-    contrast = uniform_filter1d(x - neighbourhood, DIP_ROWS, axis=0, mode="nearest")
-    dip = contrast < -DIP_SIGMAS * _robust_std(contrast[~bad])
+    deep = x < np.median(good) - rule.deep_sigmas * _robust_std(good)
+    contrast = _dip_contrast(x, rule.dip_rows)
+    dip = contrast < -rule.dip_sigmas * _robust_std(contrast[~bad])
     return binary_dilation(deep | dip, structure=np.ones((3, 3), bool)) | bad
+
+
+def persistent_dips(image: np.ndarray, rule: PaintRule) -> np.ndarray:
+    """Pixels of a whole well under a narrow dip that keeps its azimuth over ``rule.persist_rows`` rows.
+
+    A groove worn along the casing crosses collars at the same azimuth; a joint's own
+    pattern changes at every collar. Averaged over several joints' worth of rows, the
+    texture's narrow dips cancel and a faint groove stays.
+    """
+    bad = corrupted_pixels(image)
+    x = np.where(bad, 0.0, image).astype(np.float64)
+    contrast = _dip_contrast(x, min(rule.persist_rows, len(x)))
+    return binary_dilation(contrast < -rule.persist_sigmas * _robust_std(contrast[~bad]),
+                           structure=np.ones((3, 3), bool))
 
 
 def fill_suspects(rng: np.random.Generator, image: np.ndarray, suspect: np.ndarray) -> np.ndarray:
@@ -137,8 +175,9 @@ def joint_rows(image: np.ndarray) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= MIN_JOINT_ROWS]
 
 
-def build_bank(path: str | Path, split: str = "train", exclude=FALSE_ALARM_WELLS) -> TextureBank:
-    """Texture bank of a real dataset's split; ``exclude`` wells never enter it.
+def build_bank(path: str | Path, split: str = "train", exclude=FALSE_ALARM_WELLS,
+               rule: PaintRule | None = None) -> TextureBank:
+    """Texture bank of a real dataset's split; ``exclude`` wells never enter it; ``rule``: what is painted out.
 
     Deterministic: the fill noise of each well is seeded by the well's number.
     """
@@ -152,9 +191,11 @@ def build_bank(path: str | Path, split: str = "train", exclude=FALSE_ALARM_WELLS
         image = assemble(patches, width)
         rng = np.random.default_rng([well, 1 if split == "test" else 0])
         joints, painted, total = [], 0, 0
+        rule = rule or PaintRule()
+        persistent = persistent_dips(image, rule) if rule.persist_rows else np.zeros(image.shape, bool)
         for rows in joint_rows(image):
             joint = image[rows]
-            suspect = suspect_pixels(joint)
+            suspect = suspect_pixels(joint, rule) | persistent[rows]
             if width == 72:  # both halves sample one circumference: paint the same azimuths in both
                 suspect = np.tile(suspect[:, :36] | suspect[:, 36:], 2)
             keep_rows = suspect.mean(axis=1) <= MAX_SUSPECT_ROW_SHARE

@@ -1,0 +1,172 @@
+"""Candidates for the real wells: a synthetic recipe and a training recipe, measured over seeds.
+
+Usage::
+
+    python benchmarks/real_candidates.py --real ../shared/data/challenge --out bench_out/candidates \\
+        --candidates default context --seeds 0 1 2 [--docs docs/benchmarks.md] [--json OUT.json]
+
+For each candidate and seed: synthesise its dataset (``corroseg synth`` with the candidate's
+preset and changes; cached by preset and seed), train the ``default`` recipe with the
+candidate's overrides for ``DEMO_EPOCHS`` epochs (as ``make demo`` does), then measure
+
+- the held-out synthetic test wells of its own dataset and of today's ``default`` dataset
+  of the same seed (challenge metric, ``iou_nonempty``);
+- the real train wells (``benchmarks/real_wells.py``'s figures): patches and pixels flagged
+  on wells 1-8 and 11-15 against the published 80.1% and about 7%, the lowest well, and
+  false alarms on wells 9 and 10 (measured, never used to choose).
+
+A run or dataset already in ``--out`` is reused, so an interrupted benchmark resumes.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from corroseg.infer.ensemble import load_predictor
+from corroseg.infer.real_wells import real_well_figures
+from corroseg.synth.generator import PRESETS, Preset, write_dataset
+from corroseg.train.config import WEIGHTS, load_config
+from corroseg.workflows.demo import DEMO_EPOCHS
+from corroseg.workflows.evaluate import evaluate_runs
+from corroseg.workflows.train import train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_tables import command_line, md_table, pct, publish, script_parser  # noqa: E402  (a sibling module)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A synthetic preset (with field changes) and training overrides; ``why`` says what it tests."""
+
+    preset: str
+    why: str
+    changes: dict = field(default_factory=dict)
+    overrides: tuple[str, ...] = ()
+
+    def data_key(self) -> str:
+        return self.preset + "".join(f"+{k}={v}" for k, v in sorted(self.changes.items()))
+
+
+CONTEXT = "model_options.depth_context=[145]"
+PERSISTENT_PAINT = {"paint_deep_sigmas": 4.5, "paint_dip_sigmas": 3.0, "paint_dip_rows": 15,
+                    "paint_persist_rows": 577, "paint_persist_sigmas": 2.5}
+
+CANDIDATES = {
+    "default": Candidate("default", "today's recipe"),
+    "context": Candidate("default", "+ a 145-row depth context in WellNet", overrides=(CONTEXT,)),
+    "fewer-grooves": Candidate("default", "1-2 grooves per 36 px (was 1-3): the real labels' amount of corrosion",
+                               changes={"grooves_per_half": (1, 1, 2)}),
+    "faint-context": Candidate("faint", "40% faint grooves, labelled down to 0.006 in, + depth context",
+                               overrides=(CONTEXT,)),
+    "faint-strict-paint": Candidate("faint", "faint grooves, + context, a stricter local painting rule",
+                                    changes={k: v for k, v in PERSISTENT_PAINT.items() if "persist" not in k},
+                                    overrides=(CONTEXT,)),
+    "faint-persistent-paint": Candidate("faint", "faint grooves, + context, strict local rule + dips kept at one "
+                                        "azimuth over 577 rows painted", changes=PERSISTENT_PAINT,
+                                        overrides=(CONTEXT,)),
+    "faint-persistent-tall": Candidate("faint", "as faint-persistent-paint, windows of 576 rows (batch 8), "
+                                       "contexts of 145 and 575 rows", changes=PERSISTENT_PAINT,
+                                       overrides=("model_options.depth_context=[145,575]", "window_rows=576",
+                                                  "batch_size=8")),
+}
+
+
+def dataset(candidate: Candidate, seed: int, out: Path, real: Path) -> Path:
+    """The candidate's synthetic dataset for ``seed`` (made once)."""
+    path = out / "data" / f"{candidate.data_key()}_s{seed}".replace("/", "_").replace(" ", "")
+    if not (path / "synth.json").is_file():
+        preset = Preset(**{**asdict(PRESETS[candidate.preset]), **candidate.changes, "name": candidate.data_key()})
+        write_dataset(path, seed=seed, preset=preset, real=real, overwrite=True)
+    return path
+
+
+def measure(name: str, seed: int, out: Path, real: Path) -> dict:
+    """Train (unless done) and measure one candidate at one seed."""
+    candidate = CANDIDATES[name]
+    data = dataset(candidate, seed, out, real)
+    today = dataset(CANDIDATES["default"], seed, out, real)
+    run = out / "runs" / f"{name}_s{seed}"
+    seconds = None
+    if not (run / WEIGHTS).is_file():
+        cfg = load_config("default", [f"max_epochs={DEMO_EPOCHS}", "max_time=3000", f"seed={seed}",
+                                      *candidate.overrides])
+        start = time.perf_counter()
+        train(data, run, cfg, force=True, progress=False)
+        seconds = time.perf_counter() - start
+    own = evaluate_runs([run], data)
+    todays = own if data == today else evaluate_runs([run], today)
+    real_figures = real_well_figures(load_predictor([run]), real)
+    return {"candidate": name, "seed": seed, "run": str(run), "train_seconds": seconds,
+            "own_test": {k: own[k] for k in ("iou", "iou_nonempty", "precision", "recall")},
+            "todays_test": {k: todays[k] for k in ("iou", "iou_nonempty", "precision", "recall")},
+            "real": {"patch_share": real_figures["corroded_wells"]["patch_share"],
+                     "pixel_share": real_figures["corroded_wells"]["pixel_share"],
+                     "lowest_patch_share": real_figures["corroded_wells"]["lowest_patch_share"],
+                     "false_alarm": real_figures["false_alarm"]["rate"],
+                     "per_well": {w: {"patch_share": r["patch_share"], "pixel_share": r["pixel_share"]}
+                                  for w, r in real_figures["per_well"].items()}}}
+
+
+def _mean_std(values: list[float], percent: bool, decimals: int) -> str:
+    mean = float(np.mean(values))
+    text = pct(mean, decimals, unit="%") if percent else f"{mean:.{decimals}f}"
+    if len(values) > 1:
+        spread = 100 * float(np.std(values)) if percent else float(np.std(values))
+        text += f" ± {spread:.{decimals}f}"
+    return text
+
+
+def markdown(results: list[dict], command: str) -> str:
+    rows = []
+    for name in dict.fromkeys(r["candidate"] for r in results):
+        mine = [r for r in results if r["candidate"] == name]
+
+        def col(get, percent=False, decimals=3):
+            return _mean_std([get(r) for r in mine], percent, decimals)
+
+        rows.append([f"`{name}`", CANDIDATES[name].why, ", ".join(str(r["seed"]) for r in mine),
+                     col(lambda r: r["own_test"]["iou_nonempty"]), col(lambda r: r["todays_test"]["iou_nonempty"]),
+                     col(lambda r: r["real"]["patch_share"], True, 1), col(lambda r: r["real"]["pixel_share"], True, 1),
+                     col(lambda r: r["real"]["lowest_patch_share"], True, 1),
+                     col(lambda r: r["real"]["false_alarm"], True, 3)])
+    return "\n".join([
+        "### Candidates for the real wells",
+        "",
+        f"`{command}` ({time.strftime('%Y-%m-%d')}); mean ± standard deviation over the seeds. Targets "
+        "(issue 18): real wells 1-8 and 11-15 at least 75% of patches and 5.5-8.5% of pixels flagged, no "
+        "well under 50%, false alarms on wells 9 and 10 under 0.25%, `iou_nonempty` at least 0.70 on the "
+        "candidate's own test wells and no lower than today's model on today's.",
+        "",
+        md_table(["candidate", "what it tests", "seeds", "own test `iou_nonempty`", "today's test `iou_nonempty`",
+                  "real: patches", "real: pixels", "lowest corroded well", "false alarms 9/10"], rows,
+                 {3, 4, 5, 6, 7, 8}),
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = script_parser(__doc__, "candidates")
+    parser.add_argument("--real", type=Path, default=Path("../shared/data/challenge"))
+    parser.add_argument("--out", type=Path, default=Path("bench_out/candidates"))
+    parser.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), default=["default"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    args = parser.parse_args(argv)
+    results = []
+    for name in args.candidates:
+        for seed in args.seeds:
+            print(f"{name}, seed {seed}: {CANDIDATES[name].why}", flush=True)
+            results.append(measure(name, seed, args.out, args.real))
+            real = results[-1]["real"]
+            print(f"  real: patches {real['patch_share']:.1%}, pixels {real['pixel_share']:.2%}, false alarms "
+                  f"{real['false_alarm']:.3%}; own test iou_nonempty {results[-1]['own_test']['iou_nonempty']:.4f}",
+                  flush=True)
+    publish(markdown(results, command_line("real_candidates.py", argv)), "candidates", results, args.json, args.docs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

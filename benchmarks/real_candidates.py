@@ -41,7 +41,10 @@ from docs_tables import command_line, md_table, pct, publish, script_parser  # n
 
 @dataclass(frozen=True)
 class Candidate:
-    """A synthetic preset (with field changes) and training overrides; ``why`` says what it tests."""
+    """A synthetic preset (with field changes) and training overrides; ``why`` says what it tests.
+
+    ``{real}`` in an override is the real data folder (``--real``).
+    """
 
     preset: str
     why: str
@@ -61,6 +64,8 @@ CANDIDATES = {
     "context": Candidate("default", "+ a 145-row depth context in WellNet", overrides=(CONTEXT,)),
     "fewer-grooves": Candidate("default", "1-2 grooves per 36 px (was 1-3): the real labels' amount of corrosion",
                                changes={"grooves_per_half": (1, 1, 2)}),
+    "semi-supervised": Candidate("default", "a mean teacher on the unlabelled real wells (train wells but 9 and 10, "
+                                 "test wells), sure pixels (90%) as targets", overrides=("unlabelled={real}",)),
     "faint-context": Candidate("faint", "40% faint grooves, labelled down to 0.006 in, + depth context",
                                overrides=(CONTEXT,)),
     "faint-strict-paint": Candidate("faint", "faint grooves, + context, a stricter local painting rule",
@@ -94,7 +99,7 @@ def measure(name: str, seed: int, out: Path, real: Path) -> dict:
     seconds = None
     if not (run / WEIGHTS).is_file():
         cfg = load_config("default", [f"max_epochs={DEMO_EPOCHS}", "max_time=3000", f"seed={seed}",
-                                      *candidate.overrides])
+                                      *(o.format(real=real) for o in candidate.overrides)])
         start = time.perf_counter()
         train(data, run, cfg, force=True, progress=False)
         seconds = time.perf_counter() - start

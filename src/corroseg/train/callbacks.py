@@ -58,7 +58,7 @@ class Throughput(L.Callback):
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        image = batch["image"]
+        image = batch["labelled"]["image"] if "labelled" in batch else batch["image"]  # labelled patches count
         self._epoch[0] += time.perf_counter() - self._start
         self._epoch[1] += image.shape[0] * image.shape[-2] * image.shape[-1] / 36**2
 

@@ -56,6 +56,13 @@ class TrainConfig:
         dropped); ``val_wells`` or ``val_fraction`` (a split by well); ``exclude_wells``
         (``auto``: the real false-alarm wells 9 and 10 unless the data is a corroseg
         synthetic dataset).
+    Learning from unlabelled real wells (semi-supervised, off by default)
+        ``unlabelled``: a challenge-format folder of real images (its ``x_train`` wells but
+        the false-alarm wells 9 and 10, and its ``x_test`` wells); each step also draws a
+        batch of their windows. A mean teacher (the model's exponential moving average,
+        ``teacher_decay``) labels them; the model, shown the same windows with noise and a
+        random gain, learns the teacher's answer where it is at least ``pseudo_confidence``
+        sure, with weight ``unlabelled_weight`` (ramped up over the first epochs).
     Engineering
         ``seed``, ``deterministic``, ``precision`` (32 or bf16-mixed),
         ``channels_last``, ``threads``, ``num_workers``, ``accelerator``, ``devices``,
@@ -112,6 +119,10 @@ class TrainConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     unfreeze_every: int = 0
+    unlabelled: str | None = None
+    unlabelled_weight: float = 1.0
+    teacher_decay: float = 0.99
+    pseudo_confidence: float = 0.9
     threshold: float = 0.5
     predict_rows: int = 576
     predict_overlap: int = 72
@@ -167,6 +178,10 @@ class TrainConfig:
             raise CorrosegUserError(f"config cutmix={self.cutmix}: a probability, in [0, 1]")
         if self.exclude_wells != "auto" and not isinstance(self.exclude_wells, tuple):
             raise CorrosegUserError("config exclude_wells: 'auto' or a list of well numbers")
+        if self.unlabelled_weight < 0 or not 0.0 < self.teacher_decay < 1.0 or not 0.5 < self.pseudo_confidence < 1.0:
+            raise CorrosegUserError(f"config unlabelled_weight={self.unlabelled_weight}, teacher_decay="
+                                    f"{self.teacher_decay}, pseudo_confidence={self.pseudo_confidence}: need a weight "
+                                    ">= 0, a decay in (0, 1) and a confidence in (0.5, 1)")
         for name in ("patience", "unfreeze_every", "num_workers"):
             if getattr(self, name) < 0:
                 raise CorrosegUserError(f"config {name} must be >= 0")
@@ -189,7 +204,7 @@ def _allowed_types(annotation: str) -> tuple[type, ...] | None:
     table = {
         "str": (str,), "int": (int,), "float": (float, int), "bool": (bool,), "dict": (dict,),
         "tuple": (tuple, list), "float | None": (float, int, type(None)), "int | None": (int, type(None)),
-        "tuple | None": (tuple, list, type(None)),
+        "tuple | None": (tuple, list, type(None)), "str | None": (str, type(None)),
     }
     return table.get(annotation)
 

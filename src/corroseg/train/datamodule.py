@@ -18,14 +18,16 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader, Dataset
 
-from corroseg.data.challenge import PATCH_SIZE
+from corroseg.data.challenge import FALSE_ALARM_WELLS, PATCH_SIZE, read_images
 from corroseg.data.corruption import CorruptionPolicy
 from corroseg.data.labelled import (LabelledWell, corrupted_patch_pixels, default_excluded_wells, load_labelled_wells,
                                     require_learnable)
 from corroseg.data.scaling import PatchScaler
 from corroseg.data.splits import well_train_val_split
+from corroseg.data.wells import well_from_patches
 from corroseg.errors import CorrosegInputError, CorrosegUserError
 from corroseg.train.config import TrainConfig
 
@@ -254,6 +256,7 @@ class WellDataModule(L.LightningDataModule):
         self.scaler = PatchScaler(cfg.scaler)
         self.train_wells: list[PreparedWell] = []
         self.val_wells: list[PreparedWell] = []
+        self.unlabelled_wells: list[PreparedWell] = []
         self.facts: dict = {}
 
     def excluded(self) -> tuple[int, ...]:
@@ -290,6 +293,12 @@ class WellDataModule(L.LightningDataModule):
             "train_patches": int(sum(w.rows * w.width for w in self.train_wells) // PATCH_SIZE**2),
             "learnable_fraction": float(np.mean(np.concatenate([w.learn.ravel() for w in self.train_wells]))),
         }
+        if cfg.unlabelled:
+            self.unlabelled_wells = [prepare(w, self.scaler, min_rows=cfg.window_rows)
+                                     for w in unlabelled_wells(cfg.unlabelled)]
+            self.facts["unlabelled"] = {"data": str(Path(cfg.unlabelled).resolve()),
+                                        "wells": [w.well for w in self.unlabelled_wells],
+                                        "pixels": int(sum(w.rows * w.width for w in self.unlabelled_wells))}
 
     def windows_per_epoch(self) -> int:
         if self.cfg.windows_per_epoch:
@@ -305,7 +314,14 @@ class WellDataModule(L.LightningDataModule):
             count=self.windows_per_epoch(), flips=cfg.flips, roll=cfg.roll, expansion=cfg.expansion,
             max_corrupted_fraction=cfg.max_corrupted_fraction,
         )
-        return self._loader(WindowDataset(self.train_wells, cfg.window_rows), sampler)
+        labelled = self._loader(WindowDataset(self.train_wells, cfg.window_rows), sampler)
+        if not self.unlabelled_wells:
+            return labelled
+        unlabelled = WindowBatchSampler(self.unlabelled_wells, cfg.window_rows, cfg.batch_size, "well", cfg.seed + 1,
+                                        count=self.windows_per_epoch(), flips=cfg.flips, roll=cfg.roll)
+        return CombinedLoader({"labelled": labelled,
+                               "unlabelled": self._loader(WindowDataset(self.unlabelled_wells, cfg.window_rows),
+                                                          unlabelled)}, mode="max_size_cycle")
 
     def val_dataloader(self) -> DataLoader:
         cfg = self.cfg
@@ -322,6 +338,31 @@ class WellDataModule(L.LightningDataModule):
 
     def load_state_dict(self, state: dict) -> None:
         self.scaler = PatchScaler.from_dict(json.loads(state["scaler"]))
+
+
+UNLABELLED_TEST_WELL_OFFSET = 100
+"""Unlabelled x_test well w is numbered 100 + w (the test split reuses the train split's numbers)."""
+
+
+def unlabelled_wells(path: str | Path) -> list[LabelledWell]:
+    """Real wells without labels: ``x_train`` wells but the false-alarm wells, and ``x_test`` wells.
+
+    Nothing is learnt from their masks (empty, ``learn`` False): only a mean teacher's answers.
+    """
+    wells = []
+    for split, offset in (("train", 0), ("test", UNLABELLED_TEST_WELL_OFFSET)):
+        if not (Path(path) / f"x_{split}").is_dir():
+            continue
+        images = read_images(path, split)
+        for well in images.well_ids():
+            if split == "train" and well in FALSE_ALARM_WELLS:
+                continue
+            image = well_from_patches(images, well).image
+            blank = np.zeros(image.shape, np.uint8)
+            wells.append(LabelledWell(offset + int(well), image, blank, blank.astype(bool), blank, "unlabelled"))
+    if not wells:
+        raise CorrosegInputError(path, "config unlabelled: no x_train/ or x_test/ images there")
+    return wells
 
 
 def _patches_of(image: np.ndarray) -> np.ndarray:

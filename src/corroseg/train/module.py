@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import lightning as L
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torchmetrics import SumMetric
 
 from corroseg.data.wells import cut
@@ -53,6 +55,31 @@ def cutmix(batch: dict, low: float = 0.25, high: float = 0.75) -> dict:
     return mixed
 
 
+RAMP_EPOCHS = 3
+"""The unlabelled loss's weight grows from 0 (first epoch: the teacher knows nothing yet) to full over these."""
+STRONG_GAIN = (0.8, 1.25)
+STRONG_NOISE = 0.2
+"""The model's view of an unlabelled window: a random gain, then Gaussian noise (scaled units, about 0.004 in)."""
+
+
+def pseudo_label_loss(student: torch.nn.Module, teacher: torch.nn.Module, image: torch.Tensor,
+                      confidence: float) -> torch.Tensor:
+    """BCE of the student, shown a noisier window, against the teacher's sure answers on the clean one.
+
+    Pixels where the teacher's probability lies between ``1 - confidence`` and
+    ``confidence`` teach nothing.
+    """
+    with torch.no_grad():
+        probability = torch.sigmoid(teacher(image).float())
+        sure = (probability >= confidence) | (probability <= 1 - confidence)
+        gain = torch.empty(len(image), 1, 1, 1, device=image.device).uniform_(*STRONG_GAIN)
+        strong = image * gain + STRONG_NOISE * torch.randn_like(image)
+    if not sure.any():
+        return image.new_zeros(())
+    logits = student(strong).float()
+    return F.binary_cross_entropy_with_logits(logits[sure], (probability[sure] >= 0.5).float())
+
+
 class SegModule(L.LightningModule):
     """Holds the model (built from the registry), the loss and the optimiser.
 
@@ -72,6 +99,8 @@ class SegModule(L.LightningModule):
         self.val_totals = torch.nn.ModuleList(SumMetric() for _ in range(4))  # see validation_step
         if self.cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        # a mean teacher for unlabelled windows: the model's exponential moving average, never trained itself
+        self.teacher = copy.deepcopy(self.model).requires_grad_(False) if self.cfg.unlabelled else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.cfg.channels_last:
@@ -79,12 +108,29 @@ class SegModule(L.LightningModule):
         return self.model(x)
 
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
+        unlabelled = None
+        if "labelled" in batch:  # with unlabelled wells: one batch of each
+            batch, unlabelled = batch["labelled"], batch["unlabelled"]
         if self.cfg.cutmix and len(batch["image"]) > 1 and torch.rand(()) < self.cfg.cutmix:
             batch = cutmix(batch)
         logits = self(batch["image"])
         loss = self.loss(logits.float(), batch["mask"], batch["learn"])
+        if unlabelled is not None and self.teacher is not None:
+            self.teacher.train()  # batch statistics, as the model sees them
+            extra = pseudo_label_loss(self.model, self.teacher, unlabelled["image"], self.cfg.pseudo_confidence)
+            ramp = min(1.0, self.current_epoch / RAMP_EPOCHS)
+            self.log("unlabelled_loss", extra, on_step=False, on_epoch=True, batch_size=len(unlabelled["image"]))
+            loss = loss + self.cfg.unlabelled_weight * ramp * extra
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(logits))
         return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_index: int) -> None:
+        if self.teacher is None:
+            return
+        decay = self.cfg.teacher_decay
+        with torch.no_grad():
+            for teacher, student in zip(self.teacher.parameters(), self.model.parameters()):
+                teacher.mul_(decay).add_(student.detach(), alpha=1 - decay)
 
     def validation_step(self, batch: dict, batch_index: int) -> None:
         logits = self(batch["image"]).float()

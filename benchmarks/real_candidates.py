@@ -20,6 +20,7 @@ A run or dataset already in ``--out`` is reused, so an interrupted benchmark res
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -36,7 +37,7 @@ from corroseg.workflows.evaluate import evaluate_runs
 from corroseg.workflows.train import train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docs_tables import command_line, md_table, pct, publish, script_parser  # noqa: E402  (a sibling module)
+from docs_tables import command_line, md_table, pct, publish, script_parser, write_json  # noqa: E402  (a sibling)
 
 
 @dataclass(frozen=True)
@@ -90,12 +91,18 @@ def dataset(candidate: Candidate, seed: int, out: Path, real: Path) -> Path:
     return path
 
 
+MEASURED = "candidate.json"
+"""A run's measurement, kept in the run folder: a second invocation reuses it."""
+
+
 def measure(name: str, seed: int, out: Path, real: Path) -> dict:
-    """Train (unless done) and measure one candidate at one seed."""
+    """Train (unless done) and measure (unless done) one candidate at one seed."""
     candidate = CANDIDATES[name]
+    run = out / "runs" / f"{name}_s{seed}"
+    if (run / MEASURED).is_file():
+        return json.loads((run / MEASURED).read_text())
     data = dataset(candidate, seed, out, real)
     today = dataset(CANDIDATES["default"], seed, out, real)
-    run = out / "runs" / f"{name}_s{seed}"
     seconds = None
     if not (run / WEIGHTS).is_file():
         cfg = load_config("default", [f"max_epochs={DEMO_EPOCHS}", "max_time=3000", f"seed={seed}",
@@ -106,7 +113,7 @@ def measure(name: str, seed: int, out: Path, real: Path) -> dict:
     own = evaluate_runs([run], data)
     todays = own if data == today else evaluate_runs([run], today)
     real_figures = real_well_figures(load_predictor([run]), real)
-    return {"candidate": name, "seed": seed, "run": str(run), "train_seconds": seconds,
+    result = {"candidate": name, "seed": seed, "run": str(run), "train_seconds": seconds,
             "own_test": {k: own[k] for k in ("iou", "iou_nonempty", "precision", "recall")},
             "todays_test": {k: todays[k] for k in ("iou", "iou_nonempty", "precision", "recall")},
             "real": {"patch_share": real_figures["corroded_wells"]["patch_share"],
@@ -115,6 +122,8 @@ def measure(name: str, seed: int, out: Path, real: Path) -> dict:
                      "false_alarm": real_figures["false_alarm"]["rate"],
                      "per_well": {w: {"patch_share": r["patch_share"], "pixel_share": r["pixel_share"]}
                                   for w, r in real_figures["per_well"].items()}}}
+    write_json(run / MEASURED, result)
+    return result
 
 
 def _mean_std(values: list[float], percent: bool, decimals: int) -> str:

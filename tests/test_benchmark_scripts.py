@@ -190,3 +190,23 @@ def test_a_groove_found_in_two_pieces_counts_once_and_is_sized_over_its_pieces()
     assert found["real"] == 2 and len(found["sizes"]) == 1
     size = found["sizes"][0]
     assert size["pieces"] == 2 and size["length"] == 0 and size["top"] == 0 and size["same_class"]
+
+
+def test_every_real_well_candidate_has_a_valid_preset_and_overrides():
+    """A typo in a candidate would only show after its dataset and an hour of training."""
+    from dataclasses import asdict, fields
+
+    from corroseg.synth.generator import PRESETS, Preset
+    from corroseg.train.config import load_config
+
+    candidates = load_module("real_candidates")
+    preset_fields = {f.name for f in fields(Preset)}
+    for name, candidate in candidates.CANDIDATES.items():
+        assert candidate.preset in PRESETS and set(candidate.changes) <= preset_fields, name
+        Preset(**{**asdict(PRESETS[candidate.preset]), **candidate.changes}).paint_rule()
+        load_config("default", [o.format(real="data") for o in candidate.overrides])
+    # one table row per candidate, mean and spread over seeds
+    result = {"candidate": "context", "seed": 0, "own_test": {"iou_nonempty": 0.7}, "todays_test": {"iou_nonempty": 0.71},
+              "real": {"patch_share": 0.7, "pixel_share": 0.04, "lowest_patch_share": 0.1, "false_alarm": 0.002}}
+    text = candidates.markdown([result, {**result, "seed": 1, "real": {**result["real"], "patch_share": 0.8}}], "cmd")
+    assert "| `context` |" in text and "75.0% ± 5.0" in text and "0, 1" in text

@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from corroseg.cli import app
@@ -233,3 +234,13 @@ def test_wellnet_depth_context_reaches_rows_the_plain_network_does_not_see():
     for bad in ([4], [1], 145, ["145"]):
         with pytest.raises(CorrosegUserError, match="depth_context"):
             create("wellnet", depth_context=bad)
+
+
+def test_depth_context_running_mean_is_average_pooling_without_the_padding():
+    from corroseg.models.wellnet import running_mean
+
+    x = torch.randn(2, 4, 100, 36, generator=torch.Generator().manual_seed(0))
+    for rows in (3, 31, 145):
+        pooled = F.avg_pool2d(x, (rows, 1), stride=1, padding=(rows // 2, 0), count_include_pad=False)
+        assert torch.allclose(running_mean(x, rows), pooled, atol=1e-5)
+    assert torch.allclose(running_mean(x, 575), x.mean(dim=-2, keepdim=True).expand_as(x), atol=1e-5)  # taller than x

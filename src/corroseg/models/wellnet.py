@@ -83,8 +83,24 @@ class DepthContext(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.features(x)
         groups = features.split(self.CHANNELS_PER_WINDOW, dim=1)
-        return torch.cat([F.avg_pool2d(g, (h, 1), stride=1, padding=(h // 2, 0), count_include_pad=False)
-                          for g, h in zip(groups, self.heights)], dim=1)
+        return torch.cat([running_mean(g, h) for g, h in zip(groups, self.heights)], dim=1)
+
+
+def running_mean(x: torch.Tensor, rows: int) -> torch.Tensor:
+    """Mean over ``rows`` (odd) rows centred on each row; rows past the ends are not counted.
+
+    What ``avg_pool2d(x, (rows, 1), 1, rows // 2, count_include_pad=False)`` gives, from
+    cumulative sums: two subtractions a row whatever ``rows`` is, where pooling adds ``rows``
+    values (575-row windows made training 4x slower). Works at any height, in ONNX too.
+    """
+    half = rows // 2
+
+    def window_sums(values: torch.Tensor) -> torch.Tensor:
+        total = F.pad(values, (0, 0, half + 1, half)).cumsum(dim=-2)
+        return total[..., rows:, :] - total[..., :-rows, :]
+
+    counts = window_sums(torch.ones_like(x[:1, :1, :, :1]))
+    return window_sums(x) / counts
 
 
 @register("wellnet")

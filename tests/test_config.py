@@ -23,8 +23,11 @@ runner = CliRunner()
 
 def test_presets_resolve():
     default = load_config()
-    assert default == load_config("default") == TrainConfig()
+    assert default == load_config("default") == TrainConfig(**PRESETS["default"])
     assert default.preset == "default" and default.model == "wellnet"
+    # our recipe: tall windows and evidence along depth (docs/training.md)
+    assert default.window_rows == 576 and default.model_options == {"depth_context": [145, 575]}
+    assert load_config("default", model="xscat_unet").model_options == {}  # another model drops WellNet's options
     paper = load_config("paper")
     assert paper.preset == "paper"
     assert paper != default
@@ -69,7 +72,7 @@ def test_overrides_plain_dotted_and_lists():
 
 def test_list_valued_model_option():
     cfg = load_config(None, ["model_options.channels=[4,4,8,8]"])
-    assert cfg.model_options == {"channels": [4, 4, 8, 8]}
+    assert cfg.model_options == {"depth_context": [145, 575], "channels": [4, 4, 8, 8]}  # merged into the preset's
 
 
 def test_parse_override():

@@ -216,7 +216,7 @@ def synth(
     wells: Annotated[Optional[int], typer.Option(help="Train wells (default: the preset's).")] = None,
     test_wells: Annotated[Optional[int], typer.Option(help="Test wells (default: the preset's).")] = None,
     preset: Annotated[str, typer.Option(
-        help="default (challenge-sized, real textures), parametric (synthetic joint textures, no real data needed), small, tiny, or faint (an experiment: 40% of grooves as faint as the texture).")
+        help="default (challenge-sized, real textures, 40% of grooves as faint as the texture), bold (the default until 2026-12-07: bold grooves only), parametric (synthetic joint textures, no real data needed), small, tiny, or faint (a rejected experiment: faint grooves on generously painted joints).")
     ] = "default",
     overwrite: Annotated[bool, typer.Option("--force", "--overwrite",
                                             help="Replace OUT if it exists (a corroseg synthetic dataset only).")] = False,

@@ -111,9 +111,10 @@ class WellNet(nn.Module):
 
     * grooves are 1-4 px wide: the first level keeps full resolution and the skip
       from it carries every pixel to the output;
-    * grooves run along depth over many patches: it reads tall windows (144 rows in
-      training, longer at prediction) and its deepest level pools depth only, so its
-      receptive field is long in depth and the 9 px azimuth grid is not blurred away;
+    * grooves run along depth over many patches: it reads tall windows (576 rows in
+      the default recipe) and its deepest level pools depth only, so its receptive
+      field is long in depth and the 9 px azimuth grid is not blurred away; the
+      default recipe adds ``depth_context`` (evidence averaged along 145 and 575 rows);
     * azimuth wraps around: every convolution pads circularly along azimuth, so a
       36 or 72 px wide window is seen as the closed ring it is, and there is no seam;
     * a CPU budget: 0.028 GFLOPs per 36x36 patch, 117k parameters (8/16/32/64

@@ -83,12 +83,22 @@ class Preset:
                            self.shallow_share, self.shallow_depth, self.min_labelled_loss)
 
 
+PERSISTENT_PAINT = dict(paint_deep_sigmas=4.5, paint_dip_sigmas=3.0, paint_dip_rows=15, paint_persist_rows=577,
+                        paint_persist_sigmas=2.5)
+"""The texture bank's rule of the default preset: strict locally, and dips that keep their azimuth across
+collars (:func:`corroseg.synth.textures.persistent_dips`); docs/realism.md."""
+
 PRESETS = {
-    # real joint textures, more and slightly deeper grooves (docs/realism.md)
+    # real joint textures painted by the persistence rule; 40% of grooves faint (about 0.014 in, as deep as the
+    # texture), labelled down to 0.006 in (docs/benchmarks.md, candidates for the real wells; since 2026-12-07)
     "default": Preset("default", train_wells=15, test_wells=5, rows=(1_500, 60_000), texture="real",
-                      grooves_per_half=(1, 2, 3), groove_width=(1.8, 4.0), groove_depth=0.038),
-    # an experiment for the real wells: 40% of grooves faint (about 0.014 in, as deep as the texture),
-    # labelled down to 0.006 in; rejected as a default: 5% false alarms on real wells 9/10 (docs/benchmarks.md)
+                      grooves_per_half=(1, 2, 3), groove_width=(1.8, 4.0), groove_depth=0.038,
+                      shallow_share=0.4, shallow_depth=0.014, min_labelled_loss=0.006, **PERSISTENT_PAINT),
+    # the default until 2026-12-07: bold grooves only, the generous painting rule (docs/realism.md)
+    "bold": Preset("bold", train_wells=15, test_wells=5, rows=(1_500, 60_000), texture="real",
+                   grooves_per_half=(1, 2, 3), groove_width=(1.8, 4.0), groove_depth=0.038),
+    # an experiment for the real wells: faint grooves on joints painted by the generous rule;
+    # rejected: 5% false alarms on real wells 9/10 (docs/benchmarks.md)
     "faint": Preset("faint", train_wells=15, test_wells=5, rows=(1_500, 60_000), texture="real",
                     grooves_per_half=(1, 2, 3), groove_width=(1.8, 4.0), groove_depth=0.038,
                     shallow_share=0.4, shallow_depth=0.014, min_labelled_loss=0.006),

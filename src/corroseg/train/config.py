@@ -240,7 +240,9 @@ def _check_numbers(cfg: TrainConfig) -> None:
 
 
 PRESETS: dict[str, dict] = {
-    "default": {},
+    # tall windows and evidence along depth: a faint groove is told from the texture by keeping its azimuth
+    # across collars (docs/training.md, docs/benchmarks.md: candidates for the real wells)
+    "default": {"model_options": {"depth_context": [145, 575]}, "window_rows": 576, "batch_size": 8},
     "paper": {
         "preset": "paper",
         "model": "corroseg",

@@ -233,7 +233,7 @@ def fit(
         if cfg.max_epochs is not None and cfg.max_epochs <= done:
             raise CorrosegUserError(f"max_epochs={cfg.max_epochs}: {out} has already trained {done} epochs; "
                                     f"resume with max_epochs above {done}")
-    cfg = cfg or TrainConfig()
+    cfg = cfg or load_config("default")
     if cfg.unfreeze_every and cfg.model != "corroseg":
         raise CorrosegUserError(f"config unfreeze_every needs a model with a pretrained encoder (corroseg), not {cfg.model}")
     quiet_lightning()

@@ -160,7 +160,7 @@ def cross_validate(
         cfg = load_config(out / CONFIG, list(overrides))
         assignment = saved["assignment"]
     else:
-        cfg = cfg or TrainConfig()
+        cfg = cfg or load_config("default")
         if cfg.val_wells is not None:
             raise CorrosegUserError("config val_wells cannot be set with --folds (each fold validates on its own wells)")
         excluded = default_excluded_wells(data) if cfg.exclude_wells == "auto" else tuple(cfg.exclude_wells)

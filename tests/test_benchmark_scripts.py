@@ -206,7 +206,7 @@ def test_every_real_well_candidate_has_a_valid_preset_and_overrides():
         Preset(**{**asdict(PRESETS[candidate.preset]), **candidate.changes}).paint_rule()
         load_config("default", [o.format(real="data") for o in candidate.overrides])
     # one table row per candidate, mean and spread over seeds
-    result = {"candidate": "context", "seed": 0, "own_test": {"iou_nonempty": 0.7}, "todays_test": {"iou_nonempty": 0.71},
+    result = {"candidate": "context", "seed": 0, "own_test": {"iou_nonempty": 0.7}, "bold_test": {"iou_nonempty": 0.71},
               "real": {"patch_share": 0.7, "pixel_share": 0.04, "lowest_patch_share": 0.1, "false_alarm": 0.002}}
     text = candidates.markdown([result, {**result, "seed": 1, "real": {**result["real"], "patch_share": 0.8}}], "cmd")
     assert "| `context` |" in text and "75.0% ± 5.0" in text and "0, 1" in text

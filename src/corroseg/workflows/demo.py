@@ -30,8 +30,9 @@ from corroseg.workflows.predict import predict_one_well
 from corroseg.workflows.report import REAL_WELLS, predict_real, write_report
 from corroseg.workflows.train import train
 
-GROOVED_REAL_WELL = 14
-"""A real x_train well with clearly visible diagonal grooves (a public report lists 6, 8, 14, 15)."""
+PICTURED_REAL_WELLS = (4, 14)
+"""Real x_train wells drawn: 4, one faint vertical groove through the whole well (barely deeper than the
+casing's texture), and 14, clearly visible diagonal grooves (a public report lists 6, 8, 14, 15)."""
 
 DEMO_EPOCHS = 20
 """The demo's training budget, in epochs (with the default recipe's early stopping): the model no longer
@@ -157,10 +158,12 @@ def _run_demo(out: Path, real: str | Path | None, say: Callable[[str], None], pr
         real_views = predict_real(predictor, real_path, REAL_WELLS, say)  # once: false alarms, a picture, the report
         views = {(v.split, v.well): v for v in real_views[0]}
         summary["real_false_alarms"] = false_alarm_figures(real_path / "x_train", false_alarm_counts(real_views[0]))
-        grooved = views.get(("train", GROOVED_REAL_WELL))
-        if grooved is not None:
-            well = Well(grooved.image, name=f"real train well {GROOVED_REAL_WELL}")
-            picture = predict_one_well(predictor, well, out / "predictions" / f"real_well_{GROOVED_REAL_WELL}.npz",
+        for number in PICTURED_REAL_WELLS:
+            grooved = views.get(("train", number))
+            if grooved is None:
+                continue
+            well = Well(grooved.image, name=f"real train well {number}")
+            picture = predict_one_well(predictor, well, out / "predictions" / f"real_well_{number}.npz",
                                        force=True, probability=grooved.probability)
             summary["pictures"].append(picture["png"])
     else:

@@ -37,8 +37,10 @@ from corroseg.train.rundir import REPORT_FILE
 
 Progress = Callable[[str], None]
 
-REAL_WELLS: tuple[tuple[str, int], ...] = (("train", 9), ("train", 10), ("train", 14), ("train", 15), ("test", 5))
-"""Real wells pictured: x_train 9 and 10 (no corrosion: false alarms), then wells with visible grooves."""
+REAL_WELLS: tuple[tuple[str, int], ...] = (("train", 9), ("train", 10), ("train", 4), ("train", 5), ("train", 8),
+                                           ("train", 14), ("train", 15), ("test", 5))
+"""Real wells pictured: x_train 9 and 10 (no corrosion: false alarms); 4, 5 and 8, faint grooves barely deeper
+than the texture (the hardest to see; 5,292 rows together); then wells with visible grooves."""
 
 RealWells = tuple[list[WellView], list[str]]
 """Predicted real wells and a note for each one that could not be shown."""

@@ -67,8 +67,8 @@ CANDIDATES = {
                       overrides=BOLD_RECIPE),
     "default": Candidate("default", "since 2026-12-07: 40% faint grooves, persistence painting, 576-row windows "
                          "(batch 8), evidence along 145 and 575 rows"),
-    "full-epochs": Candidate("default", "the default recipe trained all 20 epochs (`patience=0`): no early "
-                             "stop at an immature best epoch", overrides=("patience=0",)),
+    "full-epochs": Candidate("default", "the default recipe trained all 20 epochs (`patience=0`; the best "
+                             "validation epoch kept, as always)", overrides=("patience=0",)),
     "context": Candidate("bold", "`bold` + a 145-row depth context in WellNet", overrides=CONTEXT),
     "fewer-grooves": Candidate("bold", "`bold` with 1-2 grooves per 36 px (was 1-3): the real labels' amount of "
                                "corrosion", changes={"grooves_per_half": (1, 1, 2)}, overrides=BOLD_RECIPE),

@@ -210,3 +210,27 @@ def test_every_real_well_candidate_has_a_valid_preset_and_overrides():
               "real": {"patch_share": 0.7, "pixel_share": 0.04, "lowest_patch_share": 0.1, "false_alarm": 0.002}}
     text = candidates.markdown([result, {**result, "seed": 1, "real": {**result["real"], "patch_share": 0.8}}], "cmd")
     assert "| `context` |" in text and "75.0% ± 5.0" in text and "0, 1" in text
+
+
+def test_last_epoch_weights_copies_the_run_with_the_last_checkpoint_and_never_overwrites(tmp_path, capsys):
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    script = load_module("last_epoch_weights")
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    save_file({"w": torch.zeros(2)}, str(run / "model.safetensors"), metadata={"model": "wellnet"})
+    (run / "config.yaml").write_text("model: wellnet\n")
+    torch.save({"state_dict": {"model.w": torch.ones(2), "loss.pos_weight": torch.ones(1)}},
+               run / "checkpoints" / "last.ckpt")
+    out = tmp_path / "last"
+    assert script.main([str(run), str(out)]) == 0
+    assert load_file(str(out / "model.safetensors"))["w"].tolist() == [1.0, 1.0]
+    with safe_open(out / "model.safetensors", framework="pt") as weights:
+        assert weights.metadata() == {"model": "wellnet"} and list(weights.keys()) == ["w"]
+    assert (out / "config.yaml").is_file() and not (out / "checkpoints").exists()
+    # a second call refuses: the folder holds what the first wrote
+    assert script.main([str(run), str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert load_file(str(out / "model.safetensors"))["w"].tolist() == [1.0, 1.0]

@@ -1,0 +1,47 @@
+"""A copy of a run whose weights are its last epoch's (``checkpoints/last.ckpt``), not its best validation epoch's.
+
+Usage::
+
+    python benchmarks/last_epoch_weights.py RUN OUT
+
+``OUT`` is an ordinary run folder (config, scaler, threshold and the last epoch's weights) that
+``corroseg evaluate`` and ``benchmarks/real_wells.py`` take: it measures what keeping the best
+validation epoch changes (docs/benchmarks.md, "Candidates for the real wells").
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print(__doc__.strip().splitlines()[0], file=sys.stderr)
+        return 2
+    run, out = Path(args[0]), Path(args[1])
+    last = run / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        print(f"{last}: no last-epoch checkpoint (was the run trained with this version?)", file=sys.stderr)
+        return 2
+    if out.exists():
+        print(f"{out}: already exists; choose a new folder (nothing is overwritten)", file=sys.stderr)
+        return 2
+    with safe_open(run / "model.safetensors", framework="pt") as best:
+        metadata = best.metadata()
+    shutil.copytree(run, out, ignore=shutil.ignore_patterns("checkpoints", "logs", "candidate.json"))
+    state = torch.load(last, map_location="cpu", weights_only=True)["state_dict"]
+    weights = {k.removeprefix("model."): v.contiguous() for k, v in state.items() if k.startswith("model.")}
+    save_file(weights, str(out / "model.safetensors"), metadata=metadata)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

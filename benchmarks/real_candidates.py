@@ -69,6 +69,8 @@ CANDIDATES = {
                          "(batch 8), evidence along 145 and 575 rows"),
     "full-epochs": Candidate("default", "the default recipe trained all 20 epochs (`patience=0`; the best "
                              "validation epoch kept, as always)", overrides=("patience=0",)),
+    "default-fewer-grooves": Candidate("default", "the default with 1-2 grooves per 36 px (was 1-3): the real "
+                                       "labels' amount of corrosion per split", changes={"grooves_per_half": (1, 1, 2)}),
     "context": Candidate("bold", "`bold` + a 145-row depth context in WellNet", overrides=CONTEXT),
     "fewer-grooves": Candidate("bold", "`bold` with 1-2 grooves per 36 px (was 1-3): the real labels' amount of "
                                "corrosion", changes={"grooves_per_half": (1, 1, 2)}, overrides=BOLD_RECIPE),

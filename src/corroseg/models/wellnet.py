@@ -118,7 +118,7 @@ class WellNet(nn.Module):
     * azimuth wraps around: every convolution pads circularly along azimuth, so a
       36 or 72 px wide window is seen as the closed ring it is, and there is no seam;
     * a CPU budget: 0.028 GFLOPs per 36x36 patch, 117k parameters (8/16/32/64
-      channels); wider levels (16/32/64/96: 379k, 0.10 GFLOPs) train 2.3x slower here
+      channels; 118k with the default recipe's depth context); wider levels (16/32/64/96: 379k, 0.10 GFLOPs) train 2.3x slower here
       for no better score within the same time.
 
     Any height works (padded to a multiple of 8 inside); widths must be multiples of 4.
@@ -138,7 +138,8 @@ class WellNet(nn.Module):
         averaged over that many rows at each azimuth are fed to the last decoder block.
         A faint groove barely deeper than the texture stands out when averaged along
         itself (a 145-row mean cuts the texture's spread about 3x on real well 4).
-        Empty (the default): off.
+        Empty (the constructor's default): off; the ``default`` training recipe
+        uses (145, 575).
     """
 
     accepts_taller_inputs = True

@@ -47,7 +47,8 @@ def model_specs(device: torch.device, quick: bool) -> list[Spec]:
     corroseg_infer = 1024 if gpu else (16 if quick else 128)
     sadd_width = 64 if gpu or not quick else 8
     sadd_batch = (4 if quick else 8) if gpu else (2 if quick else 1)
-    wellnet_note = "trains on 144x36 windows (batch 32 in the default config), infers 576x36 windows"
+    wellnet_note = ("trains on 144x36 windows (batch 32: the default config until 2026-12-07, which now trains "
+                    "576x36 windows, batch 8, with a depth context), infers 576x36 windows")
     if gpu:
         wellnet_note += "; GPU batches enlarged"
     sadd_note = ("full size (width=64, as in the paper)" if sadd_width == 64

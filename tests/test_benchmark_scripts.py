@@ -222,6 +222,8 @@ def test_last_epoch_weights_copies_the_run_with_the_last_checkpoint_and_never_ov
     (run / "checkpoints").mkdir(parents=True)
     save_file({"w": torch.zeros(2)}, str(run / "model.safetensors"), metadata={"model": "wellnet"})
     (run / "config.yaml").write_text("model: wellnet\n")
+    (run / "metrics.json").write_text("{}")
+    (run / "threshold.json").write_text("{}")
     torch.save({"state_dict": {"model.w": torch.ones(2), "loss.pos_weight": torch.ones(1)}},
                run / "checkpoints" / "last.ckpt")
     out = tmp_path / "last"
@@ -230,6 +232,7 @@ def test_last_epoch_weights_copies_the_run_with_the_last_checkpoint_and_never_ov
     with safe_open(out / "model.safetensors", framework="pt") as weights:
         assert weights.metadata() == {"model": "wellnet"} and list(weights.keys()) == ["w"]
     assert (out / "config.yaml").is_file() and not (out / "checkpoints").exists()
+    assert not (out / "metrics.json").exists() and not (out / "threshold.json").exists()
     # a second call refuses: the folder holds what the first wrote
     assert script.main([str(run), str(out)]) == 2
     assert "already exists" in capsys.readouterr().err

@@ -235,3 +235,19 @@ def test_cli_train_bad_config_file_exit_2(dataset, tmp_path):
     path.write_text("lr: [1,\n")
     result = runner.invoke(app, ["train", str(dataset), "--out", str(tmp_path / "run"), "--config", str(path)])
     assert result.exit_code == 2 and str(path) in result.output and "Traceback" not in result.output
+
+
+def test_a_saved_run_config_is_taken_as_written_not_merged_with_todays_preset(tmp_path):
+    # a run saved before the default preset gained WellNet's depth context (2026-12-07): its model has none
+    old = {**load_config("default").to_dict(), "model_options": {}, "window_rows": 144, "batch_size": 32}
+    for key in ("unlabelled", "unlabelled_weight", "teacher_decay", "pseudo_confidence"):
+        old.pop(key)  # keys that came later: their defaults apply
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"format": "corroseg-train-config/1", **old}, sort_keys=False))
+    cfg = load_config(path, ["max_epochs=30"])  # what resuming or --config RUN/config.yaml does
+    assert cfg.model_options == {} and cfg.window_rows == 144 and cfg.batch_size == 32 and cfg.max_epochs == 30
+    assert cfg == dataclasses.replace(read_config(path), max_epochs=30)
+    # a hand-written sketch still starts from its preset and merges into it
+    sketch = tmp_path / "mine.yaml"
+    sketch.write_text("preset: default\nmodel_options:\n  dropout: 0.1\n")
+    assert load_config(sketch).model_options == {"depth_context": [145, 575], "dropout": 0.1}

@@ -231,7 +231,7 @@ def test_wellnet_depth_context_reaches_rows_the_plain_network_does_not_see():
         with torch.no_grad():
             change = (model(nudged) - model(x))[..., 131, :].abs().max().item()
         assert (change > 1e-6) == reaches, (context, change)
-    for bad in ([4], [1], 145, ["145"]):
+    for bad in ([4], [1], 145, ["145"], None, 145.0, [145.0]):
         with pytest.raises(CorrosegUserError, match="depth_context"):
             create("wellnet", depth_context=bad)
 

@@ -72,7 +72,7 @@ class DepthContext(nn.Module):
 
     def __init__(self, in_channels: int, heights: tuple[int, ...] | list[int] = ()):
         super().__init__()
-        if isinstance(heights, int) or not all(isinstance(h, int) and not isinstance(h, bool) for h in heights):
+        if not isinstance(heights, (list, tuple)) or not all(isinstance(h, int) and not isinstance(h, bool) for h in heights):
             raise CorrosegUserError(f"wellnet: depth_context must be a list of odd row counts, got {heights!r}")
         if any(h < 3 or h % 2 == 0 for h in heights):
             raise CorrosegUserError(f"wellnet: depth_context heights must be odd and at least 3 rows, got {list(heights)}")
@@ -89,7 +89,7 @@ class DepthContext(nn.Module):
 def running_mean(x: torch.Tensor, rows: int) -> torch.Tensor:
     """Mean over ``rows`` (odd) rows centred on each row; rows past the ends are not counted.
 
-    What ``avg_pool2d(x, (rows, 1), 1, rows // 2, count_include_pad=False)`` gives, from
+    What ``avg_pool2d(x, (rows, 1), 1, padding=(rows // 2, 0), count_include_pad=False)`` gives, from
     cumulative sums: two subtractions a row whatever ``rows`` is, where pooling adds ``rows``
     values (575-row windows made training 4x slower). Works at any height, in ONNX too.
     """

@@ -338,6 +338,12 @@ LIST_KEYS = ("val_wells", "exclude_wells", "expansion")
 
 def read_yaml(path: str | Path) -> dict:
     """A config YAML file as a dict (a mapping of known keys)."""
+    return _read_config_file(path)[0]
+
+
+def _read_config_file(path: str | Path) -> tuple[dict, bool]:
+    """The file's keys, and whether :func:`save_config` wrote it (it carries ``format``): a run's
+    complete config then, not a sketch on top of a preset."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
@@ -347,17 +353,18 @@ def read_yaml(path: str | Path) -> dict:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise CorrosegInputError(path, f"not a readable YAML file ({reason})") from None
     if data is None:
-        return {}
+        return {}, False
     if not isinstance(data, dict):
         raise CorrosegInputError(path, "a config file must be a mapping of key: value")
     bad = [k for k in data if not isinstance(k, str)]
     if bad:
         raise CorrosegInputError(path, f"config key {bad[0]!r} is not a name")
+    saved = "format" in data
     written = data.pop("format", FORMAT)
     if written != FORMAT:
         raise CorrosegInputError(path, f"format {written!r}: written by another version of corroseg "
                                        f"(this one reads {FORMAT})")
-    return data
+    return data, saved
 
 
 def load_config(base: str | Path | None = None, overrides: list[str] | tuple = (), **changes) -> TrainConfig:
@@ -383,9 +390,11 @@ def load_config(base: str | Path | None = None, overrides: list[str] | tuple = (
         path = Path(base)
         if path.suffix.lower() not in (".yaml", ".yml") and not path.exists():
             raise CorrosegUserError(f"unknown preset {str(base)!r}; choose from {', '.join(PRESETS)} or give a .yaml file")
-        data = read_yaml(path)
+        data, saved = _read_config_file(path)
         start = data.get("preset", "default")
-        values.update(PRESETS.get(start, {}) if isinstance(start, str) else {})
+        # a run's saved config is complete as written: a preset changed since (the default's model_options
+        # did on 2026-12-07) must not slip into an older run's model; a hand-written file starts from its preset
+        values.update(PRESETS.get(start, {}) if isinstance(start, str) and not saved else {})
         try:
             for key, value in sorted(data.items(), key=lambda kv: kv[0] != "model"):
                 if key in ("model_options", "loss_options"):

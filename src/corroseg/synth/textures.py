@@ -183,6 +183,7 @@ def build_bank(path: str | Path, split: str = "train", exclude=FALSE_ALARM_WELLS
     """
     images = read_images(path, split)
     bank = TextureBank(source=f"{path} ({split})")
+    rule = rule or PaintRule()
     for well in images.well_ids():
         if split == "train" and well in exclude:
             continue
@@ -191,7 +192,6 @@ def build_bank(path: str | Path, split: str = "train", exclude=FALSE_ALARM_WELLS
         image = assemble(patches, width)
         rng = np.random.default_rng([well, 1 if split == "test" else 0])
         joints, painted, total = [], 0, 0
-        rule = rule or PaintRule()
         persistent = persistent_dips(image, rule) if rule.persist_rows else np.zeros(image.shape, bool)
         for rows in joint_rows(image):
             joint = image[rows]

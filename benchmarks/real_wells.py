@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/real_wells.py --real ../shared/data/challenge --runs RUN [RUN ...] \\
-        [--strips DIR] [--docs docs/benchmarks.md] [--json OUT.json]
+        [--ensemble] [--strips DIR] [--docs docs/benchmarks.md] [--json OUT.json]
 
 Each run (e.g. one recipe trained with several seeds) predicts the 15 real train wells
 whole, with its own prediction options; per well: the share of patches and of pixels
@@ -11,7 +11,8 @@ flagged (challenge convention: patches holding a corrupted pixel are empty), aga
 published shares (80.078% of patches, about 7% of pixels, over all 15 wells) and the
 well's defect kind; the false-alarm rate on wells 9 and 10. It is a proxy, not a score:
 the real labels are not available, and the right share can sit in the wrong places.
-Wells 9 and 10 are measured, never used to choose. ``--strips DIR`` draws every real well
+Wells 9 and 10 are measured, never used to choose. ``--ensemble`` measures the runs as one seed
+ensemble (``corroseg predict RUN RUN ...``: logits averaged) instead of each alone. ``--strips DIR`` draws every real well
 (the first run's prediction) for looking.
 """
 
@@ -95,15 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strips", type=Path, default=None, help="folder for a picture of every real well")
     parser.add_argument("--docs", type=Path, default=None, help="markdown file whose real-wells section is replaced")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--ensemble", action="store_true",
+                        help="measure the runs together, as one seed ensemble (logits averaged), not each alone")
     args = parser.parse_args(argv)
     command = "python benchmarks/real_wells.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     figures = {}
-    for run in args.runs:
-        figures[str(run)] = real_well_figures(load_predictor([run]), args.real,
-                                              say=lambda text, run=run: print(f"{run.name}: {text}", flush=True))
-        pooled = figures[str(run)]["corroded_wells"]
-        print(f"{run}: patches {pooled['patch_share']:.1%}, pixels {pooled['pixel_share']:.2%}, false alarms "
-              f"{figures[str(run)]['false_alarm']['rate']:.3%}", flush=True)
+    for group in [args.runs] if args.ensemble else [[run] for run in args.runs]:
+        name = "+".join(str(run) for run in group)
+        figures[name] = real_well_figures(load_predictor(group), args.real,
+                                          say=lambda text, name=name: print(f"{name}: {text}", flush=True))
+        pooled = figures[name]["corroded_wells"]
+        print(f"{name}: patches {pooled['patch_share']:.1%}, pixels {pooled['pixel_share']:.2%}, false alarms "
+              f"{figures[name]['false_alarm']['rate']:.3%}", flush=True)
     publish(markdown(figures, command), "real-wells", figures, args.json, args.docs)
     if args.strips:
         print("\n".join(map(str, draw_strips(args.runs[0], args.real, args.strips))))

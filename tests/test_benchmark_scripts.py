@@ -237,3 +237,24 @@ def test_last_epoch_weights_copies_the_run_with_the_last_checkpoint_and_never_ov
     assert script.main([str(run), str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
     assert load_file(str(out / "model.safetensors"))["w"].tolist() == [1.0, 1.0]
+
+
+def test_real_wells_measures_runs_alone_or_as_one_ensemble(tiny_run, tmp_path, capsys):
+    import json
+    import shutil
+
+    from conftest import write_dataset
+
+    script = load_module("real_wells")
+    real = tmp_path / "real"
+    write_dataset(real, {1: (2, 36), 9: (1, 36), 10: (1, 36)}, labels=False)
+    runs = [shutil.copytree(tiny_run, tmp_path / name) for name in ("a", "b")]
+    args = ["--real", str(real), "--runs", *map(str, runs)]
+    assert script.main([*args, "--json", str(tmp_path / "alone.json")]) == 0
+    assert script.main([*args, "--ensemble", "--json", str(tmp_path / "together.json")]) == 0
+    alone = json.loads((tmp_path / "alone.json").read_text())
+    together = json.loads((tmp_path / "together.json").read_text())
+    assert sorted(alone) == sorted(map(str, runs))
+    assert list(together) == [f"{runs[0]}+{runs[1]}"]
+    # two copies of one run: their ensemble flags what each flags alone
+    assert together[f"{runs[0]}+{runs[1]}"]["per_well"] == alone[str(runs[0])]["per_well"]

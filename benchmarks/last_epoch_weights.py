@@ -16,10 +16,10 @@ import shutil
 import sys
 from pathlib import Path
 
-import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from corroseg.train.fit import checkpoint_weights
 from corroseg.train.rundir import CHECKPOINTS, LOGS, METRICS, THRESHOLD_FILE, WEIGHTS
 
 LEFT_OUT = (CHECKPOINTS, LOGS, METRICS, THRESHOLD_FILE, "candidate.json")
@@ -42,9 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     with safe_open(run / WEIGHTS, framework="pt") as best:
         metadata = best.metadata()
     shutil.copytree(run, out, ignore=shutil.ignore_patterns(*LEFT_OUT))
-    state = torch.load(last, map_location="cpu", weights_only=True)["state_dict"]
-    weights = {k.removeprefix("model."): v.contiguous() for k, v in state.items() if k.startswith("model.")}
-    save_file(weights, str(out / WEIGHTS), metadata=metadata)
+    save_file(checkpoint_weights(last), str(out / WEIGHTS), metadata=metadata)
     print(f"wrote {out}")
     return 0
 

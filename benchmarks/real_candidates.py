@@ -101,10 +101,15 @@ MEASURED = "candidate.json"
 """A run's measurement, kept in the run folder: a second invocation reuses it."""
 
 
+def run_dir(out: Path, name: str, seed: int) -> Path:
+    """Where one candidate's run at one seed lives (with its measurement, ``MEASURED``)."""
+    return out / "runs" / f"{name}_s{seed}"
+
+
 def measure(name: str, seed: int, out: Path, real: Path) -> dict:
     """Train (unless done) and measure (unless done) one candidate at one seed."""
     candidate = CANDIDATES[name]
-    run = out / "runs" / f"{name}_s{seed}"
+    run = run_dir(out, name, seed)
     if (run / MEASURED).is_file():
         return json.loads((run / MEASURED).read_text())
     data = dataset(candidate, seed, out, real)
@@ -181,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name in args.candidates:
         for seed in args.seeds:
-            if args.measured_only and not (args.out / "runs" / f"{name}_s{seed}" / MEASURED).is_file():
+            if args.measured_only and not (run_dir(args.out, name, seed) / MEASURED).is_file():
                 continue
             print(f"{name}, seed {seed}: {CANDIDATES[name].why}", flush=True)
             results.append(measure(name, seed, args.out, args.real))

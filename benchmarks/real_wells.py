@@ -12,8 +12,8 @@ published shares (80.078% of patches, about 7% of pixels, over all 15 wells) and
 well's defect kind; the false-alarm rate on wells 9 and 10. It is a proxy, not a score:
 the real labels are not available, and the right share can sit in the wrong places.
 Wells 9 and 10 are measured, never used to choose. ``--ensemble`` measures the runs as one seed
-ensemble (``corroseg predict RUN RUN ...``: logits averaged) instead of each alone. ``--strips DIR`` draws every real well
-(the first run's prediction) for looking.
+ensemble (``corroseg predict RUN RUN ...``: logits averaged) instead of each alone.
+``--strips DIR`` draws every real well (the first run's prediction) for looking.
 """
 
 from __future__ import annotations

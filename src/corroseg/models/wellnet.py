@@ -72,7 +72,9 @@ class DepthContext(nn.Module):
 
     def __init__(self, in_channels: int, heights: tuple[int, ...] | list[int] = ()):
         super().__init__()
-        if not isinstance(heights, (list, tuple)) or not all(isinstance(h, int) and not isinstance(h, bool) for h in heights):
+        whole_numbers = isinstance(heights, (list, tuple)) and all(
+            isinstance(h, int) and not isinstance(h, bool) for h in heights)
+        if not whole_numbers:
             raise CorrosegUserError(f"wellnet: depth_context must be a list of odd row counts, got {heights!r}")
         if any(h < 3 or h % 2 == 0 for h in heights):
             raise CorrosegUserError(f"wellnet: depth_context heights must be odd and at least 3 rows, got {list(heights)}")
@@ -118,8 +120,9 @@ class WellNet(nn.Module):
     * azimuth wraps around: every convolution pads circularly along azimuth, so a
       36 or 72 px wide window is seen as the closed ring it is, and there is no seam;
     * a CPU budget: 0.028 GFLOPs per 36x36 patch, 117k parameters (8/16/32/64
-      channels; 118k with the default recipe's depth context); wider levels (16/32/64/96: 379k, 0.10 GFLOPs) train 2.3x slower here
-      for no better score within the same time.
+      channels; 118k with the default recipe's depth context); wider levels
+      (16/32/64/96: 379k, 0.10 GFLOPs) train 2.3x slower here for no better score
+      within the same time.
 
     Any height works (padded to a multiple of 8 inside); widths must be multiples of 4.
 

@@ -267,9 +267,7 @@ def fit(
     _fit_or_interrupt(trainer, module, datamodule, last if resume else None, out)
     if not trainer.is_global_zero:
         return out
-    best = checkpoint.best_model_path or str(last)
-    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-    weights = {k.removeprefix("model."): v.contiguous() for k, v in state.items() if k.startswith("model.")}
+    weights = checkpoint_weights(checkpoint.best_model_path or str(last))
     with atomic_path(out / WEIGHTS) as tmp:
         try:
             save_file(weights, str(tmp), metadata={"model": cfg.model})
@@ -280,6 +278,12 @@ def fit(
     metrics["cpu_seconds_this_session"] = round(time.process_time() - cpu_started, 2)
     write_json(out / METRICS, metrics)
     return out
+
+
+def checkpoint_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The network's weights in a Lightning checkpoint, named as ``model.safetensors`` names them."""
+    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    return {k.removeprefix("model."): v.contiguous() for k, v in state.items() if k.startswith("model.")}
 
 
 def read_curves(out: Path):

@@ -282,3 +282,32 @@ def test_the_training_bar_counts_epochs_from_one_on_stderr():
     bar._trainer = type("Trainer", (), {"max_epochs": 5})()
     assert bar._get_train_description(0).strip() == "Epoch 1/5" and bar._get_train_description(4).strip() == "Epoch 5/5"
     assert bar._console_kwargs["stderr"] is True  # stdout keeps the results only
+
+
+# ------------------------------------------------------------------ weight averaging
+
+
+def test_ema_decay_saves_the_moving_average_of_the_step_weights(synth_data, tmp_path, monkeypatch):
+    decay = 0.6
+    steps = []
+
+    def record(self, *args):  # the trained weights after every optimizer step
+        steps.append({k: v.detach().clone() for k, v in self.model.named_parameters()})
+
+    monkeypatch.setattr(SegModule, "on_train_batch_end", record, raising=False)
+    out = tmp_path / "run"
+    # threshold 0.99: nothing is predicted, val_iou stays flat, the best checkpoint is epoch 0's
+    fit(synth_data, out, load_config(None, [*RESUME, "max_epochs=2", f"ema_decay={decay}"]), progress=False)
+    per_epoch = len(steps) // 2
+    average = dict(steps[0])
+    for weights in steps[1:per_epoch]:
+        average = {k: decay * average[k] + (1 - decay) * weights[k] for k in average}
+    saved = load_file(str(out / "model.safetensors"))
+    for name, value in average.items():
+        torch.testing.assert_close(saved[name], value)
+    assert not torch.equal(saved[name], steps[per_epoch - 1][name])  # not the raw weights of the last step
+
+
+def test_ema_decay_must_be_below_one():
+    with pytest.raises(CorrosegUserError, match="ema_decay"):
+        load_config(None, ["ema_decay=1.0"])

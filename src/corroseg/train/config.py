@@ -41,7 +41,9 @@ class TrainConfig:
         ``max_time`` (seconds of training, None = no limit), ``max_cpu_time`` (seconds of
         this process's CPU time, all threads: a budget that other load on a shared machine
         does not shrink; None = no limit), ``patience`` (epochs
-        without a better validation metric before stopping, 0 = never).
+        without a better validation metric before stopping, 0 = never), ``ema_decay``
+        (in [0, 1): validate, select and save an exponential moving average of the weights,
+        updated every step with this decay, Lightning's ``EMAWeightAveraging``; 0 = off).
     Data
         ``window`` = ``well`` (windows of ``window_rows`` rows across the whole
         circumference, cut anywhere in a whole well) or ``patch`` (the challenge's 36x36
@@ -95,6 +97,7 @@ class TrainConfig:
     max_time: float | None = None
     max_cpu_time: float | None = None
     patience: int = 6
+    ema_decay: float = 0.0
     window: str = "well"
     window_rows: int = 144
     windows_per_epoch: int | None = None
@@ -174,6 +177,8 @@ class TrainConfig:
             raise CorrosegUserError(f"config val_fraction={self.val_fraction}: must be in (0, 1)")
         if not 0.0 <= self.max_corrupted_fraction <= 1.0:
             raise CorrosegUserError("config max_corrupted_fraction must be in [0, 1]")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise CorrosegUserError(f"config ema_decay={self.ema_decay}: in [0, 1) (0 = no weight averaging)")
         if not 0.0 <= self.cutmix <= 1.0:
             raise CorrosegUserError(f"config cutmix={self.cutmix}: a probability, in [0, 1]")
         if self.exclude_wells != "auto" and not isinstance(self.exclude_wells, tuple):

@@ -27,6 +27,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks.weight_averaging import EMAWeightAveraging
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from safetensors import SafetensorError
@@ -108,6 +109,8 @@ def _trainer(cfg: TrainConfig, out: Path, progress: bool, resume: bool,
     callbacks: list = [checkpoint, latest, throughput, *extra]
     if cfg.patience:
         callbacks.append(EarlyStopping(monitor="val_iou", mode="max", patience=cfg.patience))
+    if cfg.ema_decay:
+        callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay))
     if cfg.unfreeze_every:
         callbacks.append(GradualUnfreezing(cfg.unfreeze_every))
     if cfg.max_cpu_time:

@@ -1,0 +1,101 @@
+"""Post-processing settings measured on the same probabilities: synthetic test wells and the real wells.
+
+Usage::
+
+    python benchmarks/postprocess_sweep.py --real ../shared/data/challenge --runs RUN [RUN ...] \\
+        --data DATA [DATA ...] [--json OUT.json]
+
+Each run predicts its synthetic test wells (``--data``, one dataset per run, in order)
+and the 15 real train wells once; every setting below then turns the same probabilities
+into masks: the random walker with other corrosion markers (``walker_high``), or the
+plain threshold. Per run and setting: the challenge metric and ``iou_nonempty`` on the
+synthetic test wells, the share of patches and pixels flagged on real wells 1-8 and
+11-15, the lowest well, and the false alarms on wells 9 and 10 (measured, never used to
+choose).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from corroseg.infer.ensemble import load_predictor
+from corroseg.infer.evaluate import evaluate
+from corroseg.infer.postprocess import RandomWalker
+from corroseg.infer.real_wells import real_well_figures
+
+SETTINGS = {
+    "walker 0.1/0.9": dict(walker=(0.1, 0.9)),
+    "walker 0.1/0.8": dict(walker=(0.1, 0.8)),
+    "walker 0.1/0.7": dict(walker=(0.1, 0.7)),
+    "walker 0.1/0.5": dict(walker=(0.1, 0.5)),
+    "threshold 0.5": dict(threshold=0.5),
+    "threshold 0.3": dict(threshold=0.3),
+}
+"""Settings as (low, high) walker markers (threshold 0.5 as its fallback) or a plain threshold."""
+
+
+def cache_probabilities(predictor) -> None:
+    """Predict each distinct well image once, whatever setting asks for it again."""
+    predict, seen = predictor.predict_well, {}
+
+    def cached(image):
+        array = np.ascontiguousarray(image)
+        key = hashlib.sha1(array.tobytes()).hexdigest() + str(array.shape)
+        if key not in seen:
+            seen[key] = predict(image)
+        return seen[key]
+
+    predictor.predict_well = cached
+
+
+def apply(predictor, setting: dict) -> None:
+    if "walker" in setting:
+        low, high = setting["walker"]
+        predictor.postprocess, predictor.threshold = RandomWalker(low, high), 0.5
+    else:
+        predictor.postprocess, predictor.threshold = None, setting["threshold"]
+
+
+def sweep(run: Path, data: Path, real: Path) -> dict:
+    predictor = load_predictor([run])
+    cache_probabilities(predictor)
+    rows = {}
+    for name, setting in SETTINGS.items():
+        apply(predictor, setting)
+        test = evaluate(predictor, data)
+        figures = real_well_figures(predictor, real)
+        rows[name] = {"iou": test["iou"], "iou_nonempty": test["iou_nonempty"],
+                      "patch_share": figures["corroded_wells"]["patch_share"],
+                      "pixel_share": figures["corroded_wells"]["pixel_share"],
+                      "lowest_patch_share": figures["corroded_wells"]["lowest_patch_share"],
+                      "false_alarm": figures["false_alarm"]["rate"],
+                      "per_well": {w: r["patch_share"] for w, r in figures["per_well"].items()}}
+        print(f"{run.name} {name:>16}: test {test['iou']:.4f} / {test['iou_nonempty']:.4f}, real "
+              f"{rows[name]['patch_share']:.1%} / {rows[name]['pixel_share']:.2%}, lowest "
+              f"{rows[name]['lowest_patch_share']:.0%}, false alarms {rows[name]['false_alarm']:.3%}", flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", type=Path, default=Path("../shared/data/challenge"))
+    parser.add_argument("--runs", type=Path, nargs="+", required=True)
+    parser.add_argument("--data", type=Path, nargs="+", required=True, help="each run's synthetic dataset")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if len(args.data) != len(args.runs):
+        parser.error("give one --data per run")
+    results = {str(run): sweep(run, data, args.real) for run, data in zip(args.runs, args.data)}
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

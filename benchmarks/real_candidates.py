@@ -7,7 +7,7 @@ Usage::
 
 For each candidate and seed: synthesise its dataset (``corroseg synth`` with the candidate's
 preset and changes; cached by preset and seed), train the ``default`` recipe with the
-candidate's overrides for ``DEMO_EPOCHS`` epochs (as ``make demo`` does), then measure
+candidate's overrides (its epochs by default, as ``make demo`` does), then measure
 
 - the held-out synthetic test wells of its own dataset and of the ``bold`` dataset of the
   same seed, the default's until 2026-12-07 (challenge metric, ``iou_nonempty``);
@@ -33,7 +33,6 @@ from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.real_wells import real_well_figures
 from corroseg.synth.generator import PERSISTENT_PAINT, PRESETS, Preset, write_dataset
 from corroseg.train.config import WEIGHTS, load_config
-from corroseg.workflows.demo import DEMO_EPOCHS
 from corroseg.workflows.evaluate import evaluate_runs
 from corroseg.workflows.train import train
 
@@ -57,24 +56,35 @@ class Candidate:
         return self.preset + "".join(f"+{k}={v}" for k, v in sorted(self.changes.items()))
 
 
-BOLD_RECIPE = ("window_rows=144", "batch_size=32", "model_options.depth_context=[]")
+TWENTY_EPOCHS = ("max_epochs=20",)
+"""The epochs of the recipes over 15 synthetic train wells (the default recipe's 10 epochs over 30 are as many steps)."""
+BOLD_RECIPE = (*TWENTY_EPOCHS, "window_rows=144", "batch_size=32", "model_options.depth_context=[]")
 """The training recipe of the default until 2026-12-07: 144-row windows, no evidence along depth."""
-CONTEXT = ("window_rows=144", "batch_size=32", "model_options.depth_context=[145]")
+CONTEXT = (*TWENTY_EPOCHS, "window_rows=144", "batch_size=32", "model_options.depth_context=[145]")
+FIFTEEN_WELLS = {"train_wells": 15}
+"""The default preset's train wells until the second measurement of 2026-12-07."""
 
 CANDIDATES = {
     "bold": Candidate("bold", "the default until 2026-12-07: bold grooves, generous painting, 144-row windows",
                       overrides=BOLD_RECIPE),
-    "default": Candidate("default", "since 2026-12-07: 40% faint grooves, persistence painting, 576-row windows "
-                         "(batch 8), evidence along 145 and 575 rows"),
-    "full-epochs": Candidate("default", "the default recipe trained all 20 epochs (`patience=0`; the best "
-                             "validation epoch kept, as always)", overrides=("patience=0",)),
-    "default-fewer-grooves": Candidate("default", "the default with 1-2 grooves per 36 px (was 1-3): the real "
-                                       "labels' amount of corrosion per split", changes={"grooves_per_half": (1, 1, 2)}),
-    "more-validation": Candidate("default", "the default with 5 validation wells of 15 (was 3; `val_fraction=0.33`): "
-                                 "a steadier choice of the best epoch", overrides=("val_fraction=0.33",)),
-    "ema": Candidate("default", "the default validated, selected and saved as a moving average of its weights "
+    "default": Candidate("default", "since 2026-12-07 (second measurement): 40% faint grooves, persistence painting, "
+                         "576-row windows (batch 8), evidence along 145 and 575 rows, 30 train wells, 10 epochs"),
+    "fifteen-wells": Candidate("default", "the default of the first measurement of 2026-12-07: the same with 15 "
+                               "synthetic train wells and 20 epochs", changes=FIFTEEN_WELLS, overrides=TWENTY_EPOCHS),
+    "full-epochs": Candidate("default", "`fifteen-wells` trained all 20 epochs (`patience=0`; the best "
+                             "validation epoch kept, as always)", changes=FIFTEEN_WELLS,
+                             overrides=(*TWENTY_EPOCHS, "patience=0")),
+    "default-fewer-grooves": Candidate("default", "`fifteen-wells` with 1-2 grooves per 36 px (was 1-3): the real "
+                                       "labels' amount of corrosion per split",
+                                       changes={**FIFTEEN_WELLS, "grooves_per_half": (1, 1, 2)}, overrides=TWENTY_EPOCHS),
+    "more-validation": Candidate("default", "`fifteen-wells` with 5 validation wells of 15 (was 3; "
+                                 "`val_fraction=0.33`): a steadier choice of the best epoch", changes=FIFTEEN_WELLS,
+                                 overrides=(*TWENTY_EPOCHS, "val_fraction=0.33")),
+    "ema": Candidate("default", "`fifteen-wells` validated, selected and saved as a moving average of its weights "
                      "(`ema_decay=0.99`: about 100 steps, two epochs): a steadier model per seed",
-                     overrides=("ema_decay=0.99",)),
+                     changes=FIFTEEN_WELLS, overrides=(*TWENTY_EPOCHS, "ema_decay=0.99")),
+    "more-wells-longer": Candidate("default", "the default trained 20 epochs (twice the steps, within the demo's "
+                                   "budget)", overrides=TWENTY_EPOCHS),
     "context": Candidate("bold", "`bold` + a 145-row depth context in WellNet", overrides=CONTEXT),
     "fewer-grooves": Candidate("bold", "`bold` with 1-2 grooves per 36 px (was 1-3): the real labels' amount of "
                                "corrosion", changes={"grooves_per_half": (1, 1, 2)}, overrides=BOLD_RECIPE),
@@ -119,7 +129,7 @@ def measure(name: str, seed: int, out: Path, real: Path) -> dict:
     today = dataset(CANDIDATES["bold"], seed, out, real)  # the test wells of the default until 2026-12-07
     seconds = None
     if not (run / WEIGHTS).is_file():
-        cfg = load_config("default", [f"max_epochs={DEMO_EPOCHS}", "max_time=3000", f"seed={seed}",
+        cfg = load_config("default", ["max_time=3000", f"seed={seed}",
                                       *(o.format(real=real) for o in candidate.overrides)])
         start = time.perf_counter()
         train(data, run, cfg, force=True, progress=False)

@@ -385,7 +385,7 @@ def demo(
     real: Annotated[Path, typer.Option(help="Real challenge data (false alarms, a grooved real well) when present.")] = Path("../shared/data/challenge"),
     preset: Annotated[str, typer.Option(help="Synthetic preset: default (the real demo), small or tiny (a quick look).")] = "default",
     train_seconds: Annotated[float, typer.Option(
-        help="A safety cap on training, in seconds; the budget is 20 epochs with early stopping.")] = 1200.0,
+        help="A safety cap on training, in seconds; the budget is the default recipe's epochs, with early stopping.")] = 1200.0,
     overrides: OverridesArgument = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the outputs of an earlier demo in OUT.")] = False,
 ):

@@ -34,14 +34,13 @@ PICTURED_REAL_WELLS = (4, 14)
 """Real x_train wells drawn: 4, one faint vertical groove through the whole well (barely deeper than the
 casing's texture), and 14, clearly visible diagonal grooves (a public report lists 6, 8, 14, 15)."""
 
-DEMO_EPOCHS = 20
-"""The demo's training budget, in epochs (with the default recipe's early stopping): the model no longer
-depends on the machine's speed. A wall-clock budget did: the same seed stopped early at 17 epochs on one
-machine and was cut at 19, still improving, on one 1.7x slower (docs/benchmarks.md). (CPUs whose kernels
-round differently can still take different training paths.)"""
+# The demo trains the default recipe for its epochs (10 over 30 synthetic train wells, with early stopping),
+# not for a wall-clock budget: a budget in time made the model depend on the machine's speed (the same seed
+# stopped early at 17 epochs on one machine and was cut at 19, still improving, on one 1.7x slower;
+# docs/benchmarks.md). CPUs whose kernels round differently can still take different training paths.
 
 TRAIN_SECONDS = 1200
-"""A safety cap only, far above what 20 epochs take on 2 cores (about 200-420 s): a machine so slow
+"""A safety cap only, far above what the demo's epochs take on 2 cores (about 200-420 s): a machine so slow
 that it binds gets a model cut short, and the summary says so."""
 
 
@@ -126,7 +125,7 @@ def _run_demo(out: Path, real: str | Path | None, say: Callable[[str], None], pr
     step("synthesise", t0)
 
     t0 = time.perf_counter()
-    cfg = load_config("default", [f"max_epochs={DEMO_EPOCHS}", f"max_time={train_seconds}", *overrides])
+    cfg = load_config("default", [f"max_time={train_seconds}", *overrides])
     run = train(synthetic, out / "run", cfg, force=True, progress=True)
     step("train", t0)
     training = json.loads((run / "metrics.json").read_text())

@@ -258,3 +258,20 @@ def test_real_wells_measures_runs_alone_or_as_one_ensemble(tiny_run, tmp_path, c
     assert list(together) == [f"{runs[0]}+{runs[1]}"]
     # two copies of one run: their ensemble flags what each flags alone
     assert together[f"{runs[0]}+{runs[1]}"]["per_well"] == alone[str(runs[0])]["per_well"]
+
+
+def test_postprocess_sweep_predicts_each_well_once_and_switches_the_masks():
+    from types import SimpleNamespace
+
+    sweep = load_module("postprocess_sweep")
+    calls = []
+    predictor = SimpleNamespace(predict_well=lambda image: calls.append(1) or np.full(image.shape, 0.6, np.float32))
+    sweep.cache_probabilities(predictor)
+    well, other = np.zeros((72, 36), np.float32), np.ones((72, 36), np.float32)
+    for image in (well, well.copy(), other, well):
+        predictor.predict_well(image)
+    assert len(calls) == 2  # the same image again is not predicted again
+    sweep.apply(predictor, sweep.SETTINGS["threshold 0.3"])
+    assert predictor.postprocess is None and predictor.threshold == 0.3
+    sweep.apply(predictor, sweep.SETTINGS["walker 0.1/0.7"])
+    assert (predictor.postprocess.low, predictor.postprocess.high, predictor.threshold) == (0.1, 0.7, 0.5)

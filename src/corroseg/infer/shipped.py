@@ -1,6 +1,6 @@
 """The model shipped with the package: ``corroseg predict INPUT`` without a run folder uses it.
 
-It is the demo's run (the ``default`` recipe, WellNet, seed 0, 20 epochs with early
+It is the demo's run (the ``default`` recipe, WellNet, seed 0, its 10 epochs with early
 stopping, on the demo's synthetic wells), stored as a run folder of package data
 (``corroseg/shipped_model/``: weights, config, scaler, tuned threshold; under 1 MB).
 ``docs/model_card.md`` says how it was trained, what it scores and where it fails, and

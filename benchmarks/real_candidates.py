@@ -86,6 +86,9 @@ CANDIDATES = {
     "fifteen-wells-more-steps": Candidate("default", "`fifteen-wells` trained 28 epochs: about the steps the default "
                                           "takes over its 30 wells (10 epochs of 119-139 steps)", changes=FIFTEEN_WELLS,
                                           overrides=("max_epochs=28",)),
+    "even-sources": Candidate("default", "the default with its 30 wells drawn in passes over the 13 source wells, "
+                              "so each keeps its real share of patches (repeats were drawn by patch count)",
+                              changes={"source_draw": "passes"}),
     "more-wells-longer": Candidate("default", "the default trained 20 epochs (twice the steps, within the demo's "
                                    "budget)", overrides=TWENTY_EPOCHS),
     "context": Candidate("bold", "`bold` + a 145-row depth context in WellNet", overrides=CONTEXT),

@@ -133,3 +133,19 @@ def test_real_bank_excludes_the_false_alarm_wells():
     assert set(bank.wells) == {1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 14, 15}
     # the painting is generous but leaves most of each joint as it was
     assert all(0.1 < share < 0.4 for share in bank.suspect_share.values())
+
+
+def test_sources_drawn_in_passes_repeat_every_real_well_alike():
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from corroseg.synth.generator import assign_sources
+
+    weights = np.array([0.9, 0.025, 0.025, 0.025, 0.025])  # well 1 is long
+    bank = SimpleNamespace(wells=np.array([1, 2, 3, 4, 5]), well_weights=lambda: weights)
+    counts = Counter(assign_sources(np.random.default_rng(0), bank, 12, draw="passes"))
+    assert set(counts) == {1, 2, 3, 4, 5} and sorted(counts.values()) == [2, 2, 2, 3, 3]
+    by_patches = Counter(assign_sources(np.random.default_rng(0), bank, 12))
+    assert by_patches[1] > 3  # the long well repeats: the former rule
+    with pytest.raises(ValueError, match="source draw"):
+        assign_sources(np.random.default_rng(0), bank, 12, draw="uniform")

@@ -72,6 +72,7 @@ class Preset:
     paint_dip_rows: int = DIP_ROWS
     paint_persist_rows: int = 0
     paint_persist_sigmas: float = 2.0
+    source_draw: str = "patches"  # or "passes": repeated source wells keep the real shares (assign_sources)
 
     def paint_rule(self) -> PaintRule:
         """What the texture bank paints out of the real joints (:class:`corroseg.synth.textures.PaintRule`)."""
@@ -272,13 +273,22 @@ def well_kinds(rng: np.random.Generator, count: int, weights: tuple[float, ...])
     return [str(k) for k in rng.permutation(kinds)]
 
 
-def assign_sources(rng: np.random.Generator, bank: TextureBank, count: int) -> list[int]:
+def assign_sources(rng: np.random.Generator, bank: TextureBank, count: int, draw: str = "patches") -> list[int]:
     """Source well of each of ``count`` synthetic wells, shuffled.
 
     Every source well once while there are enough wells (a real well left out
-    would be a texture the synthetic pool lacks), the rest drawn in proportion to
-    the source wells' patches.
+    would be a texture the synthetic pool lacks); the rest drawn in proportion to
+    the source wells' patches (``draw="patches"``), or in further passes over all
+    source wells, the last one partial and drawn without replacement
+    (``draw="passes"``): as each copy takes about its source's length, the pool then
+    keeps the real wells' shares of patches.
     """
+    if draw not in ("patches", "passes"):
+        raise ValueError(f"source draw {draw!r}: patches or passes")
+    if draw == "passes":
+        passes = -(-count // len(bank.wells))
+        chosen = np.concatenate([rng.permutation(bank.wells) for _ in range(passes)])[:count]
+        return [int(w) for w in rng.permutation(chosen)]
     weights = bank.well_weights()
     if count < len(bank.wells):
         chosen = rng.choice(bank.wells, count, replace=False, p=weights)
@@ -301,7 +311,8 @@ def generate_split(
     split_index = 0 if split == "train" else 1
     kinds = well_kinds(np.random.default_rng([seed, split_index]), count, preset.kind_weights)
     task = progress.add_task(f"synthesising {split} wells", total=count) if progress else None
-    sources = assign_sources(np.random.default_rng([seed, split_index, 1]), bank, count) if bank else None
+    sources = (assign_sources(np.random.default_rng([seed, split_index, 1]), bank, count, preset.source_draw)
+               if bank else None)
     wells = []
     for index in range(count):
         rng = _well_rng(seed, split_index, index)

@@ -145,6 +145,8 @@ def test_sources_drawn_in_passes_repeat_every_real_well_alike():
     bank = SimpleNamespace(wells=np.array([1, 2, 3, 4, 5]), well_weights=lambda: weights)
     counts = Counter(assign_sources(np.random.default_rng(0), bank, 12, draw="passes"))
     assert set(counts) == {1, 2, 3, 4, 5} and sorted(counts.values()) == [2, 2, 2, 3, 3]
+    few = [assign_sources(np.random.default_rng(1), bank, 3, draw=draw) for draw in ("passes", "patches")]
+    assert few[0] == few[1]  # fewer wells than sources: the same draw either way
     by_patches = Counter(assign_sources(np.random.default_rng(0), bank, 12))
     assert by_patches[1] > 3  # the long well repeats: the former rule
     with pytest.raises(ValueError, match="source draw"):

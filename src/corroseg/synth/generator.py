@@ -285,7 +285,7 @@ def assign_sources(rng: np.random.Generator, bank: TextureBank, count: int, draw
     """
     if draw not in ("patches", "passes"):
         raise ValueError(f"source draw {draw!r}: patches or passes")
-    if draw == "passes":
+    if draw == "passes" and count > len(bank.wells):  # fewer wells: drawn alike (a test split stays the same)
         passes = -(-count // len(bank.wells))
         chosen = np.concatenate([rng.permutation(bank.wells) for _ in range(passes)])[:count]
         return [int(w) for w in rng.permutation(chosen)]

@@ -276,12 +276,10 @@ def well_kinds(rng: np.random.Generator, count: int, weights: tuple[float, ...])
 def assign_sources(rng: np.random.Generator, bank: TextureBank, count: int, draw: str = "patches") -> list[int]:
     """Source well of each of ``count`` synthetic wells, shuffled.
 
-    Every source well once while there are enough wells (a real well left out
-    would be a texture the synthetic pool lacks); the rest drawn in proportion to
-    the source wells' patches (``draw="patches"``), or in further passes over all
-    source wells, the last one partial and drawn without replacement
-    (``draw="passes"``): as each copy takes about its source's length, the pool then
-    keeps the real wells' shares of patches.
+    Every source well once while there are enough wells (a real well left out would be a texture the
+    synthetic pool lacks); the rest drawn in proportion to the sources' patches (``draw="patches"``), or
+    in further passes over all sources (``draw="passes"``: as each copy takes about its source's length,
+    the pool keeps the real wells' shares of patches).
     """
     if draw not in ("patches", "passes"):
         raise ValueError(f"source draw {draw!r}: patches or passes")

@@ -17,6 +17,7 @@ choose).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import sys
@@ -55,9 +56,11 @@ def cache_probabilities(predictor) -> None:
 
 
 def apply(predictor, setting: dict) -> None:
+    """Make ``predictor``'s masks by ``setting``; the walker keeps the run's other settings (its beta)."""
     if "walker" in setting:
         low, high = setting["walker"]
-        predictor.postprocess, predictor.threshold = RandomWalker(low, high), 0.5
+        walker = RandomWalker.from_config(predictor.config)
+        predictor.postprocess, predictor.threshold = dataclasses.replace(walker, low=low, high=high), 0.5
     else:
         predictor.postprocess, predictor.threshold = None, setting["threshold"]
 

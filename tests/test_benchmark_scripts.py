@@ -265,7 +265,8 @@ def test_postprocess_sweep_predicts_each_well_once_and_switches_the_masks():
 
     sweep = load_module("postprocess_sweep")
     calls = []
-    predictor = SimpleNamespace(predict_well=lambda image: calls.append(1) or np.full(image.shape, 0.6, np.float32))
+    predictor = SimpleNamespace(predict_well=lambda image: calls.append(1) or np.full(image.shape, 0.6, np.float32),
+                                config=SimpleNamespace(walker_low=0.1, walker_high=0.9, walker_beta=90.0))
     sweep.cache_probabilities(predictor)
     well, other = np.zeros((72, 36), np.float32), np.ones((72, 36), np.float32)
     for image in (well, well.copy(), other, well):
@@ -275,3 +276,4 @@ def test_postprocess_sweep_predicts_each_well_once_and_switches_the_masks():
     assert predictor.postprocess is None and predictor.threshold == 0.3
     sweep.apply(predictor, sweep.SETTINGS["walker 0.1/0.7"])
     assert (predictor.postprocess.low, predictor.postprocess.high, predictor.threshold) == (0.1, 0.7, 0.5)
+    assert predictor.postprocess.beta == 90.0  # the run's own edge penalty

@@ -40,7 +40,7 @@ casing's texture), and 14, clearly visible diagonal grooves (a public report lis
 # docs/benchmarks.md). CPUs whose kernels round differently can still take different training paths.
 
 TRAIN_SECONDS = 1200
-"""A safety cap only, far above what the demo's epochs take on 2 cores (about 200-420 s): a machine so slow
+"""A safety cap only, far above what the demo's epochs take on 2 cores (about 250-500 s): a machine so slow
 that it binds gets a model cut short, and the summary says so."""
 
 

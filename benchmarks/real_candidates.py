@@ -89,6 +89,11 @@ CANDIDATES = {
     "even-sources": Candidate("default", "the default with its 30 wells drawn in passes over the 13 source wells, "
                               "so each keeps its real share of patches (repeats were drawn by patch count)",
                               changes={"source_draw": "passes"}),
+    "texture-gain": Candidate("default", "the default with each train joint's real texture scaled by 0.6-1.6 "
+                              "(log-uniform; test wells as logged): quiet and loud casings beyond the 13 sources",
+                              changes={"texture_gain": (0.6, 1.6)}),
+    "fine-lines": Candidate("default", "the default with grooves 1.0-4.0 px wide (was 1.8-4.0): the fine lines "
+                            "of wells 8 and 6", changes={"groove_width": (1.0, 4.0)}),
     "more-wells-longer": Candidate("default", "the default trained 20 epochs (twice the steps, within the demo's "
                                    "budget)", overrides=TWENTY_EPOCHS),
     "context": Candidate("bold", "`bold` + a 145-row depth context in WellNet", overrides=CONTEXT),

@@ -151,3 +151,23 @@ def test_sources_drawn_in_passes_repeat_every_real_well_alike():
     assert by_patches[1] > 3  # the long well repeats: the former rule
     with pytest.raises(ValueError, match="source draw"):
         assign_sources(np.random.default_rng(0), bank, 12, draw="uniform")
+
+
+def test_texture_gain_scales_each_train_joint_and_leaves_test_wells_as_logged(fake_real, tmp_path):
+    half = _texture(300, 36, seed=5)
+    bank = TextureBank("test", joints={1: [half, half[:120]]}, widths={1: 36})
+    plain, starts = draw_casing(np.random.default_rng(7), bank, 1, 900)
+    again, _ = draw_casing(np.random.default_rng(7), bank, 1, 900, gain=(1.0, 1.0))
+    assert np.array_equal(plain, again)  # the default draws nothing more: a seed keeps its wells
+    scaled, scaled_starts = draw_casing(np.random.default_rng(7), bank, 1, 900, gain=(0.5, 2.0))
+    bounds = [*scaled_starts, 900]
+    ratios = [np.std(scaled[a:b]) / np.std(half) for a, b in zip(bounds, bounds[1:]) if b - a > 100]
+    assert all(0.45 < r < 2.2 for r in ratios) and np.ptp(ratios) > 0.05  # each joint its own factor
+    preset = {**vars(PRESETS["tiny"]), "texture": "real"}
+    from corroseg.synth.generator import Preset
+
+    a = write_dataset(tmp_path / "a", seed=2, preset=Preset(**preset), real=fake_real)
+    b = write_dataset(tmp_path / "b", seed=2, preset=Preset(**{**preset, "texture_gain": (0.5, 2.0)}), real=fake_real)
+    assert (a / "y_test.csv").read_bytes() == (b / "y_test.csv").read_bytes()
+    assert all(p.read_bytes() == (b / "x_test" / p.name).read_bytes() for p in (a / "x_test").glob("*.npy"))
+    assert not all(p.read_bytes() == (b / "x_train" / p.name).read_bytes() for p in (a / "x_train").glob("*.npy"))

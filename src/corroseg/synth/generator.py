@@ -39,9 +39,8 @@ from corroseg.synth.textures import (DEEP_SIGMAS, DIP_ROWS, DIP_SIGMAS, PaintRul
 class Preset:
     """Knobs of a synthetic dataset.
 
-    Rows are drawn log-uniformly in ``rows``; ``kind_weights`` follow
-    ``WELL_KINDS``; ``background_std`` is the per-well texture level (in),
-    ``noise_std`` the sensor noise level.
+    Rows are drawn log-uniformly in ``rows``; ``kind_weights`` follow ``WELL_KINDS``; ``background_std``
+    is the per-well texture level (in), ``noise_std`` the sensor noise level.
     """
 
     name: str
@@ -73,6 +72,7 @@ class Preset:
     paint_persist_rows: int = 0
     paint_persist_sigmas: float = 2.0
     source_draw: str = "patches"  # or "passes": repeated source wells keep the real shares (assign_sources)
+    texture_gain: tuple[float, float] = (1.0, 1.0)  # train joints' texture scaled log-uniformly (draw_casing)
 
     def paint_rule(self) -> PaintRule:
         """What the texture bank paints out of the real joints (:class:`corroseg.synth.textures.PaintRule`)."""
@@ -90,9 +90,8 @@ PERSISTENT_PAINT = dict(paint_deep_sigmas=4.5, paint_dip_sigmas=3.0, paint_dip_r
 collars (:func:`corroseg.synth.textures.persistent_dips`); docs/realism.md."""
 
 PRESETS = {
-    # real joint textures painted by the persistence rule; 40% of grooves faint (about 0.014 in, as deep as the
-    # texture), labelled down to 0.006 in (docs/benchmarks.md, candidates for the real wells; since 2026-12-07);
-    # 30 train wells (15 until the second measurement of 2026-12-07: a seed's 15 wells decided too much)
+    # real joints painted by the persistence rule; 40% of grooves faint (about 0.014 in, the texture's depth), labelled
+    # down to 0.006 in; 30 train wells (15 until the second measurement of 2026-12-07; docs/benchmarks.md)
     "default": Preset("default", train_wells=30, test_wells=5, rows=(1_500, 60_000), texture="real",
                       grooves_per_half=(1, 2, 3), groove_width=(1.8, 4.0), groove_depth=0.038,
                       shallow_share=0.4, shallow_depth=0.014, min_labelled_loss=0.006, **PERSISTENT_PAINT),
@@ -223,7 +222,7 @@ def _tile(a: np.ndarray, width: int) -> np.ndarray:
 
 def _real_texture_well(rng, rows, bank, source, kind, preset, fault_rate, placeholder) -> SynthWell:
     width = bank.widths[source]
-    casing, starts = draw_casing(rng, bank, source, rows)
+    casing, starts = draw_casing(rng, bank, source, rows, tuple(preset.texture_gain))
     collars = []
     for y in starts[1:]:
         band = _tile(collar(rng, PATCH_SIZE), width)
@@ -305,8 +304,9 @@ def generate_split(
     """
     if preset.texture == "real" and bank is None:
         raise ValueError(f"preset {preset.name!r} takes real textures: pass a texture bank")
-    count = preset.train_wells if split == "train" else preset.test_wells
-    split_index = 0 if split == "train" else 1
+    count, split_index = (preset.train_wells, 0) if split == "train" else (preset.test_wells, 1)
+    if split == "test":  # the gain randomises training; test wells stay as logged
+        preset = Preset(**{**asdict(preset), "texture_gain": (1.0, 1.0)})
     kinds = well_kinds(np.random.default_rng([seed, split_index]), count, preset.kind_weights)
     task = progress.add_task(f"synthesising {split} wells", total=count) if progress else None
     sources = (assign_sources(np.random.default_rng([seed, split_index, 1]), bank, count, preset.source_draw)

@@ -214,12 +214,15 @@ def build_bank(path: str | Path, split: str = "train", exclude=FALSE_ALARM_WELLS
     return bank
 
 
-def draw_casing(rng: np.random.Generator, bank: TextureBank, well: int, rows: int) -> tuple[np.ndarray, list[int]]:
+def draw_casing(rng: np.random.Generator, bank: TextureBank, well: int, rows: int,
+                gain: tuple[float, float] = (1.0, 1.0)) -> tuple[np.ndarray, list[int]]:
     """A casing of ``rows`` rows from one source well's joints; where each joint starts.
 
     Joints are drawn with replacement, each turned by a random azimuthal roll and
     random flips along depth and azimuth (per 36 px circumference); a long joint contributes a random stretch
-    of at most the rows still needed.
+    of at most the rows still needed. With ``gain`` other than (1, 1) each joint's deviations (in) are
+    scaled by a factor drawn log-uniformly in that range (drawn after the joint's other draws, so the
+    default keeps a seed's wells).
     """
     joints = bank.joints[well]
     pieces, starts, filled = [], [], 0
@@ -234,7 +237,10 @@ def draw_casing(rng: np.random.Generator, bank: TextureBank, well: int, rows: in
         # samplings of one circumference, and a window across them would not be one
         halves = np.split(piece, piece.shape[1] // 36, axis=1)
         mirror, turn = rng.random() < 0.5, int(rng.integers(36))
-        pieces.append(np.concatenate([np.roll(h[:, ::-1] if mirror else h, turn, axis=1) for h in halves], axis=1))
+        piece = np.concatenate([np.roll(h[:, ::-1] if mirror else h, turn, axis=1) for h in halves], axis=1)
+        if gain != (1.0, 1.0):
+            piece = piece * float(np.exp(rng.uniform(np.log(gain[0]), np.log(gain[1]))))
+        pieces.append(piece)
         starts.append(filled)
         filled += take
     return np.concatenate(pieces).astype(np.float64), starts

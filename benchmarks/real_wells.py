@@ -69,7 +69,24 @@ def markdown(figures: dict[str, dict], command: str) -> str:
         "",
         f"False alarms on real wells 9 and 10 (share of valid pixels flagged): **{fa}**. Lowest share of "
         f"patches flagged on a corroded well: {low}.",
+        *peak_table(figures),
     ])
+
+
+def peak_table(figures: dict[str, dict]) -> list[str]:
+    """Per well, the share of clean patches whose highest probability reaches each threshold (mean over runs)."""
+    first = next(iter(figures.values()))
+    if "peak_shares" not in next(iter(first["per_well"].values())):
+        return []  # figures measured before the ranking was recorded
+    thresholds = list(next(iter(first["per_well"].values()))["peak_shares"])
+    rows = [[well, row["kind"], *(pct(float(np.mean([f["per_well"][well]["peak_shares"][t] for f in figures.values()])),
+                                      0, unit="%") for t in thresholds)]
+            for well, row in sorted(first["per_well"].items(), key=lambda item: int(item[0]))]
+    return ["", "How the model ranks each well's patches, whatever threshold or walker makes the masks: the share "
+            "of clean patches (no corrupted pixel) whose highest probability reaches each value (mean over the "
+            "runs). A corroded well whose column lies below wells 9 and 10 cannot be flagged more without "
+            "flagging them more.", "",
+            md_table(["well", "defect kind", *(f"≥ {t}" for t in thresholds)], rows, set(range(2, 2 + len(thresholds))))]
 
 
 def draw_strips(run: Path, real: Path, folder: Path) -> list[Path]:

@@ -49,3 +49,25 @@ def test_shares_follow_the_challenge_convention_and_wells_9_and_10_give_the_fals
     assert figures["false_alarm"]["wells"] == [9, 10]
     assert figures["false_alarm"]["rate"] == pytest.approx(1 / (4 * 1296))
     assert figures["published"]["patch_share"] == pytest.approx(0.80078)
+    # the ranking counts clean patches only: well 1's three clean patches all peak at 1
+    assert one["peak_shares"] == {str(t): pytest.approx(1.0) for t in (0.1, 0.3, 0.5, 0.9)}
+    assert figures["per_well"]["9"]["peak_shares"]["0.5"] == pytest.approx(1 / 2)
+    assert figures["per_well"]["10"]["peak_shares"]["0.1"] == 0.0
+
+
+def test_the_benchmark_tables_rank_the_wells_by_their_peaks(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from real_wells import markdown
+
+    row = {"kind": "none", "patches": 2, "patch_share": 0.5, "pixel_share": 0.1,
+           "peak_shares": {"0.1": 1.0, "0.3": 0.5, "0.5": 0.5, "0.9": 0.0}}
+    pooled = {"patch_share": 0.5, "pixel_share": 0.1, "lowest_patch_share": 0.5}
+    figures = {"run": {"per_well": {"9": row}, "corroded_wells": pooled, "all_wells": pooled,
+                       "false_alarm": {"rate": 0.01}}}
+    text = markdown(figures, "python benchmarks/real_wells.py")
+    assert "| 9 | none | 100% | 50% | 50% | 0% |" in text
+    del row["peak_shares"]
+    assert "highest probability" not in markdown(figures, "python benchmarks/real_wells.py")

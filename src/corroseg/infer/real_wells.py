@@ -36,10 +36,17 @@ DEFECT_KINDS: dict[int, str] = {
 }
 """Defect kind of each real train well (a public report)."""
 
+PEAK_THRESHOLDS = (0.1, 0.3, 0.5, 0.9)
+"""Probabilities at which :func:`real_well_figures` counts the patches whose highest probability reaches them."""
+
 
 def real_well_figures(predictor: WellPredictor, real: str | Path,
                       say: Callable[[str], None] = lambda _message: None) -> dict:
     """Per real train well: patches and pixels flagged (challenge convention) and the false-alarm rate.
+
+    Each well's ``peak_shares`` also give, for every probability in ``PEAK_THRESHOLDS``, the share
+    of its clean patches (no corrupted pixel) whose highest probability reaches it: how the model
+    ranks the wells' patches, whatever threshold or walker makes its masks.
 
     Returns ``{"per_well": {well: {...}}, "corroded_wells": {...}, "all_wells": {...},
     "false_alarm": {...}, "published": {...}}``; ``corroded_wells`` pools every well but 9
@@ -55,12 +62,16 @@ def real_well_figures(predictor: WellPredictor, real: str | Path,
         mask = predictor.segment_well(rebuilt.image, probability)
         valid = np.isfinite(probability)
         patches = cut(mask).astype(bool)
-        patches[corrupted[rebuilt.rows]] = False  # the challenge's labels are empty there
+        blank = corrupted[rebuilt.rows]
+        patches[blank] = False  # the challenge's labels are empty there
         flagged = patches.reshape(len(patches), -1).any(axis=1)
+        peaks = cut(np.nan_to_num(probability, nan=0.0)).reshape(len(patches), -1).max(axis=1)[~blank]
         per_well[str(well)] = {"kind": DEFECT_KINDS.get(well, "unknown"), "patches": int(len(patches)),
                                "patches_flagged": int(flagged.sum()), "pixels": int(patches.size),
                                "pixels_flagged": int(patches.sum()), "valid_pixels": int(valid.sum()),
-                               "valid_pixels_flagged": int(mask[valid].sum())}
+                               "valid_pixels_flagged": int(mask[valid].sum()),
+                               "peak_shares": {str(t): float((peaks >= t).mean()) if len(peaks) else 0.0
+                                               for t in PEAK_THRESHOLDS}}
     for row in per_well.values():
         row["patch_share"] = row["patches_flagged"] / max(row["patches"], 1)
         row["pixel_share"] = row["pixels_flagged"] / max(row["pixels"], 1)

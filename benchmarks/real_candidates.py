@@ -9,8 +9,9 @@ For each candidate and seed: synthesise its dataset (``corroseg synth`` with the
 preset and changes; cached by preset and seed), train the ``default`` recipe with the
 candidate's overrides (its epochs by default, as ``make demo`` does), then measure
 
-- the held-out synthetic test wells of its own dataset and of the ``bold`` dataset of the
-  same seed, the default's until 2026-12-07 (challenge metric, ``iou_nonempty``);
+- the held-out synthetic test wells of its own dataset, of the ``bold`` dataset of the
+  same seed (the default's until 2026-12-07) and of the ``default`` dataset of the same seed
+  (challenge metric, ``iou_nonempty``);
 - the real train wells (``benchmarks/real_wells.py``'s figures): patches and pixels flagged
   on wells 1-8 and 11-15 against the published 80.1% and about 7%, the lowest well, and
   false alarms on wells 9 and 10 (measured, never used to choose).
@@ -147,10 +148,13 @@ def measure(name: str, seed: int, out: Path, real: Path) -> dict:
         seconds = time.perf_counter() - start
     own = evaluate_runs([run], data)
     bold = own if data == today else evaluate_runs([run], today)
+    default_data = dataset(CANDIDATES["default"], seed, out, real)  # the default's test wells: paired figures
+    default = own if data == default_data else evaluate_runs([run], default_data)
     real_figures = real_well_figures(load_predictor([run]), real)
     result = {"candidate": name, "seed": seed, "run": str(run), "train_seconds": seconds,
             "own_test": {k: own[k] for k in ("iou", "iou_nonempty", "precision", "recall")},
             "bold_test": {k: bold[k] for k in ("iou", "iou_nonempty", "precision", "recall")},
+            "default_test": {k: default[k] for k in ("iou", "iou_nonempty", "precision", "recall")},
             "real": {"patch_share": real_figures["corroded_wells"]["patch_share"],
                      "pixel_share": real_figures["corroded_wells"]["pixel_share"],
                      "lowest_patch_share": real_figures["corroded_wells"]["lowest_patch_share"],

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import evaluate
@@ -37,8 +38,10 @@ SETTINGS = {
     "walker 0.1/0.5": dict(walker=(0.1, 0.5)),
     "threshold 0.5": dict(threshold=0.5),
     "threshold 0.3": dict(threshold=0.3),
+    **{f"walker 0.1/0.9, under {rows} rows dropped": dict(walker=(0.1, 0.9), min_rows=rows) for rows in (12, 24, 36, 54, 72)},
 }
-"""Settings as (low, high) walker markers (threshold 0.5 as its fallback) or a plain threshold."""
+"""Settings as (low, high) walker markers (threshold 0.5 as its fallback) or a plain threshold; ``min_rows``
+also drops every flagged component (8-connected) spanning fewer rows of depth."""
 
 
 def cache_probabilities(predictor) -> None:
@@ -55,22 +58,36 @@ def cache_probabilities(predictor) -> None:
     predictor.predict_well = cached
 
 
+def drop_short_components(mask: np.ndarray, min_rows: int) -> np.ndarray:
+    """``mask`` without its 8-connected components that span fewer than ``min_rows`` rows."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    if count == 0 or min_rows <= 1:
+        return mask
+    spans = np.array([0] + [rows.stop - rows.start for rows, _ in ndimage.find_objects(labels)])
+    return (mask.astype(bool) & (spans >= min_rows)[labels]).astype(mask.dtype)
+
+
 def apply(predictor, setting: dict) -> None:
     """Make ``predictor``'s masks by ``setting``; the walker keeps the run's other settings (its beta)."""
     if "walker" in setting:
         low, high = setting["walker"]
-        walker = RandomWalker.from_config(predictor.config)
-        predictor.postprocess, predictor.threshold = dataclasses.replace(walker, low=low, high=high), 0.5
+        walker = dataclasses.replace(RandomWalker.from_config(predictor.config), low=low, high=high)
+        if "min_rows" in setting:
+            def walker_then_drop(image, probability, threshold, walker=walker, rows=setting["min_rows"]):
+                return drop_short_components(walker(image, probability, threshold), rows)
+            predictor.postprocess, predictor.threshold = walker_then_drop, 0.5
+        else:
+            predictor.postprocess, predictor.threshold = walker, 0.5
     else:
         predictor.postprocess, predictor.threshold = None, setting["threshold"]
 
 
-def sweep(run: Path, data: Path, real: Path) -> dict:
+def sweep(run: Path, data: Path, real: Path, settings: list[str] = tuple(SETTINGS)) -> dict:
     predictor = load_predictor([run])
     cache_probabilities(predictor)
     rows = {}
-    for name, setting in SETTINGS.items():
-        apply(predictor, setting)
+    for name in settings:
+        apply(predictor, SETTINGS[name])
         test = evaluate(predictor, data)
         figures = real_well_figures(predictor, real)
         rows[name] = {"iou": test["iou"], "iou_nonempty": test["iou_nonempty"],
@@ -91,10 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, nargs="+", required=True)
     parser.add_argument("--data", type=Path, nargs="+", required=True, help="each run's synthetic dataset")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS),
+                        metavar="SETTING", help="which settings (default: all)")
     args = parser.parse_args(argv)
     if len(args.data) != len(args.runs):
         parser.error("give one --data per run")
-    results = {str(run): sweep(run, data, args.real) for run, data in zip(args.runs, args.data)}
+    results = {str(run): sweep(run, data, args.real, args.settings) for run, data in zip(args.runs, args.data)}
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

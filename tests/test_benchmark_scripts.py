@@ -277,3 +277,16 @@ def test_postprocess_sweep_predicts_each_well_once_and_switches_the_masks():
     sweep.apply(predictor, sweep.SETTINGS["walker 0.1/0.7"])
     assert (predictor.postprocess.low, predictor.postprocess.high, predictor.threshold) == (0.1, 0.7, 0.5)
     assert predictor.postprocess.beta == 90.0  # the run's own edge penalty
+
+
+def test_postprocess_sweep_drops_components_spanning_too_few_rows():
+    sweep = load_module("postprocess_sweep")
+    mask = np.zeros((100, 36), np.uint8)
+    mask[10:50, 3] = 1  # 40 rows: kept at 36
+    mask[60:80, 20:22] = 1  # 20 rows: dropped
+    mask[90:99, 35] = mask[95:99, 0] = 1  # 9 rows
+    kept = sweep.drop_short_components(mask, 36)
+    assert kept[10:50, 3].all() and kept.sum() == 40 and kept.dtype == mask.dtype
+    assert np.array_equal(sweep.drop_short_components(mask, 1), mask)
+    setting = sweep.SETTINGS["walker 0.1/0.9, under 36 rows dropped"]
+    assert setting["min_rows"] == 36 and setting["walker"] == (0.1, 0.9)

@@ -3,11 +3,11 @@
 Usage::
 
     python benchmarks/postprocess_sweep.py --real ../shared/data/challenge --runs RUN [RUN ...] \\
-        --data DATA [DATA ...] [--json OUT.json]
+        --data DATA [DATA ...] [--settings SETTING ...] [--ensemble] [--json OUT.json]
 
-Each run predicts its synthetic test wells (``--data``, one dataset per run, in order)
-and the 15 real train wells once; every setting below then turns the same probabilities
-into masks: the random walker with other corrosion markers (``walker_high``), or the
+Each run predicts its synthetic test wells (``--data``, one dataset per run, in order;
+``--ensemble``: the runs together, on one dataset) and the 15 real train wells once;
+every setting below then turns the same probabilities into masks: the random walker with other corrosion markers (``walker_high``), or the
 plain threshold. Per run and setting: the challenge metric and ``iou_nonempty`` on the
 synthetic test wells, the share of patches and pixels flagged on real wells 1-8 and
 11-15, the lowest well, and the false alarms on wells 9 and 10 (measured, never used to
@@ -82,8 +82,10 @@ def apply(predictor, setting: dict) -> None:
         predictor.postprocess, predictor.threshold = None, setting["threshold"]
 
 
-def sweep(run: Path, data: Path, real: Path, settings: list[str] = tuple(SETTINGS)) -> dict:
-    predictor = load_predictor([run])
+def sweep(runs: list[Path], data: Path, real: Path, settings: list[str] = tuple(SETTINGS)) -> dict:
+    """Every setting on ``runs`` (one run, or a seed ensemble: logits averaged) and ``data``'s test wells."""
+    predictor = load_predictor(runs)
+    run = Path("+".join(r.name for r in runs))
     cache_probabilities(predictor)
     rows = {}
     for name in settings:
@@ -110,10 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS),
                         metavar="SETTING", help="which settings (default: all)")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="the runs together as one seed ensemble (logits averaged), on the one --data")
     args = parser.parse_args(argv)
-    if len(args.data) != len(args.runs):
-        parser.error("give one --data per run")
-    results = {str(run): sweep(run, data, args.real, args.settings) for run, data in zip(args.runs, args.data)}
+    if len(args.data) != (1 if args.ensemble else len(args.runs)):
+        parser.error("give one --data per run (one in all with --ensemble)")
+    groups = [(args.runs, args.data[0])] if args.ensemble else [([run], data) for run, data in zip(args.runs, args.data)]
+    results = {"+".join(map(str, runs)): sweep(runs, data, args.real, args.settings) for runs, data in groups}
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

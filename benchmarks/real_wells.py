@@ -80,13 +80,16 @@ def peak_table(figures: dict[str, dict]) -> list[str]:
         return []  # figures measured before the ranking was recorded
     thresholds = list(next(iter(first["per_well"].values()))["peak_shares"])
     rows = [[well, row["kind"], *(pct(float(np.mean([f["per_well"][well]["peak_shares"][t] for f in figures.values()])),
-                                      0, unit="%") for t in thresholds)]
+                                      0, unit="%") for t in thresholds),
+             *(f"{row[key]:.4f}" if key in row else "" for key in ("deviation_std_in", "deviation_p1_in"))]
             for well, row in sorted(first["per_well"].items(), key=lambda item: int(item[0]))]
     return ["", "How the model ranks each well's patches, whatever threshold or walker makes the masks: the share "
             "of clean patches (no corrupted pixel) whose highest probability reaches each value (mean over the "
-            "runs). A corroded well whose column lies below wells 9 and 10 cannot be flagged more without "
-            "flagging them more.", "",
-            md_table(["well", "defect kind", *(f"≥ {t}" for t in thresholds)], rows, set(range(2, 2 + len(thresholds))))]
+            "runs). A corroded well whose share lies below wells 9 and 10 at every value cannot be flagged more "
+            "without flagging them more. The last two columns say how loud each casing is (its valid pixels' "
+            "deviations, in).", "",
+            md_table(["well", "defect kind", *(f"≥ {t}" for t in thresholds), "std (in)", "1st percentile (in)"],
+                     rows, set(range(2, 4 + len(thresholds))))]
 
 
 def draw_strips(run: Path, real: Path, folder: Path) -> list[Path]:

@@ -53,6 +53,8 @@ def test_shares_follow_the_challenge_convention_and_wells_9_and_10_give_the_fals
     assert one["peak_shares"] == {str(t): pytest.approx(1.0) for t in (0.1, 0.3, 0.5, 0.9)}
     assert figures["per_well"]["9"]["peak_shares"]["0.5"] == pytest.approx(1 / 2)
     assert figures["per_well"]["10"]["peak_shares"]["0.1"] == 0.0
+    assert 0.004 < figures["per_well"]["10"]["deviation_std_in"] < 0.006  # sound casing drawn at 0.005 in
+    assert figures["per_well"]["1"]["deviation_p1_in"] < -0.1  # the groove's pixels are 1/18 of well 1
 
 
 def test_the_benchmark_tables_rank_the_wells_by_their_peaks(tmp_path):
@@ -68,6 +70,8 @@ def test_the_benchmark_tables_rank_the_wells_by_their_peaks(tmp_path):
     figures = {"run": {"per_well": {"9": row}, "corroded_wells": pooled, "all_wells": pooled,
                        "false_alarm": {"rate": 0.01}}}
     text = markdown(figures, "python benchmarks/real_wells.py")
-    assert "| 9 | none | 100% | 50% | 50% | 0% |" in text
+    assert "| 9 | none | 100% | 50% | 50% | 0% |  |  |" in text
+    row.update(deviation_std_in=0.0113, deviation_p1_in=-0.0246)
+    assert "| 9 | none | 100% | 50% | 50% | 0% | 0.0113 | -0.0246 |" in markdown(figures, "command")
     del row["peak_shares"]
     assert "highest probability" not in markdown(figures, "python benchmarks/real_wells.py")

@@ -46,7 +46,9 @@ def real_well_figures(predictor: WellPredictor, real: str | Path,
 
     Each well's ``peak_shares`` also give, for every probability in ``PEAK_THRESHOLDS``, the share
     of its clean patches (no corrupted pixel) whose highest probability reaches it: how the model
-    ranks the wells' patches, whatever threshold or walker makes its masks.
+    ranks the wells' patches, whatever threshold or walker makes its masks; ``deviation_std_in`` and
+    ``deviation_p1_in`` say how loud its casing is (standard deviation and 1st percentile of its
+    valid pixels' deviations, in).
 
     Returns ``{"per_well": {well: {...}}, "corroded_wells": {...}, "all_wells": {...},
     "false_alarm": {...}, "published": {...}}``; ``corroded_wells`` pools every well but 9
@@ -71,7 +73,8 @@ def real_well_figures(predictor: WellPredictor, real: str | Path,
                                "pixels_flagged": int(patches.sum()), "valid_pixels": int(valid.sum()),
                                "valid_pixels_flagged": int(mask[valid].sum()),
                                "peak_shares": {str(t): float((peaks >= t).mean()) if len(peaks) else 0.0
-                                               for t in PEAK_THRESHOLDS}}
+                                               for t in PEAK_THRESHOLDS},
+                               **_texture_figures(rebuilt.image[valid])}
     for row in per_well.values():
         row["patch_share"] = row["patches_flagged"] / max(row["patches"], 1)
         row["pixel_share"] = row["pixels_flagged"] / max(row["pixels"], 1)
@@ -81,6 +84,13 @@ def real_well_figures(predictor: WellPredictor, real: str | Path,
     return {"per_well": per_well, "corroded_wells": _pooled(corroded), "all_wells": _pooled(per_well.values()),
             "false_alarm": false_alarm_figures(real, counts),
             "published": {"patch_share": LABELLED_PATCH_SHARE, "pixel_share": LABELLED_PIXEL_SHARE}}
+
+
+def _texture_figures(values: np.ndarray) -> dict:
+    """How loud a well's casing is: the spread and the 1st percentile of its valid deviations (in)."""
+    if values.size == 0:
+        return {"deviation_std_in": float("nan"), "deviation_p1_in": float("nan")}
+    return {"deviation_std_in": float(np.std(values)), "deviation_p1_in": float(np.percentile(values, 1))}
 
 
 def _pooled(rows) -> dict:

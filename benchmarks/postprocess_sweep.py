@@ -7,8 +7,9 @@ Usage::
 
 Each run predicts its synthetic test wells (``--data``, one dataset per run, in order;
 ``--ensemble``: the runs together, on one dataset) and the 15 real train wells once;
-every setting below then turns the same probabilities into masks: the random walker with other corrosion markers (``walker_high``), or the
-plain threshold. Per run and setting: the challenge metric and ``iou_nonempty`` on the
+every setting below then turns the same probabilities into masks: the random walker with
+other corrosion markers (``walker_high``), the walker with short components dropped, or
+the plain threshold. Per run and setting: the challenge metric and ``iou_nonempty`` on the
 synthetic test wells, the share of patches and pixels flagged on real wells 1-8 and
 11-15, the lowest well, and the false alarms on wells 9 and 10 (measured, never used to
 choose).
@@ -82,7 +83,7 @@ def apply(predictor, setting: dict) -> None:
         predictor.postprocess, predictor.threshold = None, setting["threshold"]
 
 
-def sweep(runs: list[Path], data: Path, real: Path, settings: list[str] = tuple(SETTINGS)) -> dict:
+def sweep(runs: list[Path], data: Path, real: Path, settings: tuple[str, ...] = tuple(SETTINGS)) -> dict:
     """Every setting on ``runs`` (one run, or a seed ensemble: logits averaged) and ``data``'s test wells."""
     predictor = load_predictor(runs)
     run = Path("+".join(r.name for r in runs))

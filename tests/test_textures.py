@@ -159,6 +159,8 @@ def test_texture_gain_scales_each_train_joint_and_leaves_test_wells_as_logged(fa
     plain, starts = draw_casing(np.random.default_rng(7), bank, 1, 900)
     again, _ = draw_casing(np.random.default_rng(7), bank, 1, 900, gain=(1.0, 1.0))
     assert np.array_equal(plain, again)  # the default draws nothing more: a seed keeps its wells
+    as_listed, _ = draw_casing(np.random.default_rng(7), bank, 1, 900, gain=[1.0, 1.0])  # as a manifest holds it
+    assert np.array_equal(plain, as_listed)
     scaled, scaled_starts = draw_casing(np.random.default_rng(7), bank, 1, 900, gain=(0.5, 2.0))
     bounds = [*scaled_starts, 900]
     ratios = [np.std(scaled[a:b]) / np.std(half) for a, b in zip(bounds, bounds[1:]) if b - a > 100]

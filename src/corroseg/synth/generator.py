@@ -14,7 +14,7 @@ per well, the label patches blanked and how many of them hold physical corrosion
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -222,7 +222,7 @@ def _tile(a: np.ndarray, width: int) -> np.ndarray:
 
 def _real_texture_well(rng, rows, bank, source, kind, preset, fault_rate, placeholder) -> SynthWell:
     width = bank.widths[source]
-    casing, starts = draw_casing(rng, bank, source, rows, tuple(preset.texture_gain))
+    casing, starts = draw_casing(rng, bank, source, rows, preset.texture_gain)
     collars = []
     for y in starts[1:]:
         band = _tile(collar(rng, PATCH_SIZE), width)
@@ -306,7 +306,7 @@ def generate_split(
         raise ValueError(f"preset {preset.name!r} takes real textures: pass a texture bank")
     count, split_index = (preset.train_wells, 0) if split == "train" else (preset.test_wells, 1)
     if split == "test":  # the gain randomises training; test wells stay as logged
-        preset = Preset(**{**asdict(preset), "texture_gain": (1.0, 1.0)})
+        preset = replace(preset, texture_gain=(1.0, 1.0))
     kinds = well_kinds(np.random.default_rng([seed, split_index]), count, preset.kind_weights)
     task = progress.add_task(f"synthesising {split} wells", total=count) if progress else None
     sources = (assign_sources(np.random.default_rng([seed, split_index, 1]), bank, count, preset.source_draw)

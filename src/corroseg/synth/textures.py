@@ -238,7 +238,7 @@ def draw_casing(rng: np.random.Generator, bank: TextureBank, well: int, rows: in
         halves = np.split(piece, piece.shape[1] // 36, axis=1)
         mirror, turn = rng.random() < 0.5, int(rng.integers(36))
         piece = np.concatenate([np.roll(h[:, ::-1] if mirror else h, turn, axis=1) for h in halves], axis=1)
-        if gain != (1.0, 1.0):
+        if tuple(gain) != (1.0, 1.0):  # a list from a manifest counts as the same default
             piece = piece * float(np.exp(rng.uniform(np.log(gain[0]), np.log(gain[1]))))
         pieces.append(piece)
         starts.append(filled)

@@ -103,6 +103,9 @@ CANDIDATES = {
     "semi-supervised": Candidate("bold", "`bold` + a mean teacher on the unlabelled real wells (train wells but 9 "
                                  "and 10, test wells), sure pixels (90%) as targets",
                                  overrides=(*BOLD_RECIPE, "unlabelled={real}")),
+    "default-semi-supervised": Candidate("default", "the default + a mean teacher on the unlabelled real wells "
+                                         "(train wells but 9 and 10, test wells), sure pixels (90%) as targets",
+                                         overrides=("unlabelled={real}",)),
     "faint-context": Candidate("faint", "40% faint grooves labelled down to 0.006 in, generous painting, 145-row "
                                "context", overrides=CONTEXT),
     "faint-strict-paint": Candidate("faint", "as `faint-context`, a strict local painting rule",

@@ -13,7 +13,8 @@ well's defect kind; the false-alarm rate on wells 9 and 10. It is a proxy, not a
 the real labels are not available, and the right share can sit in the wrong places.
 Wells 9 and 10 are measured, never used to choose. ``--ensemble`` measures the runs as one seed
 ensemble (``corroseg predict RUN RUN ...``: logits averaged) instead of each alone.
-``--strips DIR`` draws every real well (the first run's prediction) for looking.
+``--strips DIR`` draws every real well for looking: the first run's prediction, or the
+ensemble's with ``--ensemble``.
 """
 
 from __future__ import annotations
@@ -92,12 +93,12 @@ def peak_table(figures: dict[str, dict]) -> list[str]:
                      rows, set(range(2, 4 + len(thresholds))))]
 
 
-def draw_strips(run: Path, real: Path, folder: Path) -> list[Path]:
-    """A picture of every real train well predicted by ``run``."""
+def draw_strips(runs: list[Path], real: Path, folder: Path) -> list[Path]:
+    """A picture of every real train well predicted by ``runs`` (one run, or a seed ensemble)."""
     from corroseg.data.wells import Well
     from corroseg.workflows.predict import predict_one_well
 
-    predictor = load_predictor([run])
+    predictor = load_predictor(runs)
     images = read_images(real, "train")
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{figures[name]['false_alarm']['rate']:.3%}", flush=True)
     publish(markdown(figures, command), "real-wells", figures, args.json, args.docs)
     if args.strips:
-        print("\n".join(map(str, draw_strips(args.runs[0], args.real, args.strips))))
+        print("\n".join(map(str, draw_strips(args.runs if args.ensemble else args.runs[:1], args.real, args.strips))))
     return 0
 
 

@@ -239,7 +239,7 @@ def test_last_epoch_weights_copies_the_run_with_the_last_checkpoint_and_never_ov
     assert load_file(str(out / "model.safetensors"))["w"].tolist() == [1.0, 1.0]
 
 
-def test_real_wells_measures_runs_alone_or_as_one_ensemble(tiny_run, tmp_path, capsys):
+def test_real_wells_measures_runs_alone_or_as_one_ensemble(tiny_run, tmp_path, capsys, monkeypatch):
     import json
     import shutil
 
@@ -258,6 +258,13 @@ def test_real_wells_measures_runs_alone_or_as_one_ensemble(tiny_run, tmp_path, c
     assert list(together) == [f"{runs[0]}+{runs[1]}"]
     # two copies of one run: their ensemble flags what each flags alone
     assert together[f"{runs[0]}+{runs[1]}"]["per_well"] == alone[str(runs[0])]["per_well"]
+    # the strips of an ensemble are the ensemble's, not its first run's
+    loaded = []
+    original = script.load_predictor
+    monkeypatch.setattr(script, "load_predictor", lambda runs, **kw: loaded.append(list(runs)) or original(runs, **kw))
+    assert script.main([*args, "--ensemble", "--strips", str(tmp_path / "strips")]) == 0
+    assert loaded[-1] == runs and sorted(p.name for p in (tmp_path / "strips").glob("*.png")) == [
+        f"real_train_well_{w}.png" for w in (1, 10, 9)]
 
 
 def test_postprocess_sweep_predicts_each_well_once_and_switches_the_masks():

@@ -28,6 +28,10 @@ def test_presets_resolve():
     # our recipe: tall windows and evidence along depth (docs/training.md)
     assert default.window_rows == 576 and default.model_options == {"depth_context": [145, 575]}
     assert load_config("default", model="xscat_unet").model_options == {}  # another model drops WellNet's options
+    assert TrainConfig() == default  # one place decides the recipe: the dataclass defaults
+    # a model option on top of the default keeps the recipe's other options
+    assert load_config(overrides=["model_options.channels=[8,16,32,64]"]).model_options == {
+        "depth_context": [145, 575], "channels": [8, 16, 32, 64]}
     paper = load_config("paper")
     assert paper.preset == "paper"
     assert paper != default

@@ -30,7 +30,7 @@ FORMAT = "corroseg-train-config/1"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides how a model is trained and how its run predicts.
+    """Everything that decides how a model is trained and how its run predicts; the defaults are our recipe.
 
     Model and loss
         ``model`` (registry name) and ``model_options``; ``loss`` (a spec such as
@@ -85,21 +85,23 @@ class TrainConfig:
 
     preset: str = "default"
     model: str = "wellnet"
-    model_options: dict = field(default_factory=dict)
+    # evidence along depth tells a faint groove (it keeps its azimuth across collars) from texture: docs/training.md
+    model_options: dict = field(default_factory=lambda: {"depth_context": [145, 575]})
     loss: str = "bce + iou"
     loss_options: dict = field(default_factory=dict)
     optimizer: str = "adamw"
     lr: float = 3e-3
     weight_decay: float = 1e-4
     scheduler: str = "cosine"
-    batch_size: int = 32
-    max_epochs: int = 20
+    batch_size: int = 8
+    # 10 epochs over the default synthetic preset's 30 train wells (about 1.4x the steps of 20 over 15 wells)
+    max_epochs: int = 10
     max_time: float | None = None
     max_cpu_time: float | None = None
     patience: int = 6
     ema_decay: float = 0.0
     window: str = "well"
-    window_rows: int = 144
+    window_rows: int = 576  # one or two collars at the real wells' collar spacing
     windows_per_epoch: int | None = None
     flips: bool = True
     roll: bool = True
@@ -245,10 +247,7 @@ def _check_numbers(cfg: TrainConfig) -> None:
 
 
 PRESETS: dict[str, dict] = {
-    # tall windows and evidence along depth: a faint groove is told from the texture by keeping its azimuth
-    # across collars (docs/training.md, docs/benchmarks.md: candidates for the real wells); 10 epochs over the
-    # default synthetic preset's 30 train wells (about 1.4x the steps of 20 over the 15 wells before)
-    "default": {"model_options": {"depth_context": [145, 575]}, "window_rows": 576, "batch_size": 8, "max_epochs": 10},
+    "default": {},  # the dataclass's own defaults
     "paper": {
         "preset": "paper",
         "model": "corroseg",
@@ -274,10 +273,10 @@ PRESETS: dict[str, dict] = {
         "predict_overlap": 0,
     },
 }
-"""Named presets: ``default`` is our recipe (WellNet on whole-well windows); ``paper``
-is the seed paper's final CorroSeg recipe (cat skips, decoder BN, smooth IoU, Adam 1e-4,
-weight decay 1e-3, batch 128, 4-transform expansion, per-pixel RobustScaler, corrupted
-patches dropped, 100 epochs with early stopping)."""
+"""Named presets, as changes to the dataclass defaults: ``default`` is our recipe (WellNet on
+whole-well windows: the defaults themselves); ``paper`` is the seed paper's final CorroSeg recipe
+(cat skips, decoder BN, smooth IoU, Adam 1e-4, weight decay 1e-3, batch 128, 4-transform
+expansion, per-pixel RobustScaler, corrupted patches dropped, 100 epochs with early stopping)."""
 
 
 def known_keys() -> list[str]:
@@ -302,6 +301,10 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def _field_default(name: str) -> Any:
+    return getattr(TrainConfig(), name)  # the ``default`` preset's value
+
+
 def _apply(values: dict, key: str, value: Any, origin: str) -> None:
     top, _, sub = key.partition(".")
     keys = known_keys()
@@ -310,7 +313,7 @@ def _apply(values: dict, key: str, value: Any, origin: str) -> None:
     if sub:
         if top not in ("model_options", "loss_options"):
             raise CorrosegUserError(f"{origin}: {top} has no sub-keys (only model_options.* and loss_options.*)")
-        values[top] = {**values.get(top, {}), sub: value}
+        values[top] = {**values.get(top, _field_default(top)), sub: value}
     else:
         if top == "model" and value != values.get("model", TrainConfig.model):
             values["model_options"] = {}  # the previous model's options mean nothing to this one
@@ -406,6 +409,7 @@ def load_config(base: str | Path | None = None, overrides: list[str] | tuple = (
                 if key in ("model_options", "loss_options"):
                     if not isinstance(value, dict):
                         raise CorrosegUserError(f"{key} must be a mapping")
+                    values[key] = values.get(key, {} if saved else _field_default(key))
                     for sub, item in value.items():  # merged into the preset's, as model_options.x=... is
                         _apply(values, f"{key}.{sub}", item, "config")
                 else:

@@ -62,6 +62,8 @@ TWENTY_EPOCHS = ("max_epochs=20",)
 BOLD_RECIPE = (*TWENTY_EPOCHS, "window_rows=144", "batch_size=32", "model_options.depth_context=[]")
 """The training recipe of the default until 2026-12-07: 144-row windows, no evidence along depth."""
 CONTEXT = (*TWENTY_EPOCHS, "window_rows=144", "batch_size=32", "model_options.depth_context=[145]")
+SLANTED = "model_options.context_slopes=[" + ",".join(f"{0.025 * i:g}" for i in range(-6, 7)) + "]"
+"""WellNet's depth context along 13 slopes, -0.15 to 0.15 azimuth px per row."""
 FIFTEEN_WELLS = {"train_wells": 15}
 """The default preset's train wells until the second measurement of 2026-12-07."""
 
@@ -97,6 +99,9 @@ CANDIDATES = {
                             "of wells 8 and 6", changes={"groove_width": (1.0, 4.0)}),
     "more-wells-longer": Candidate("default", "the default trained 20 epochs (twice the steps, within the demo's "
                                    "budget)", overrides=TWENTY_EPOCHS),
+    "slanted-context": Candidate("default", "the default with its evidence along depth averaged along slanted lines "
+                                 "too (slopes -0.15 to 0.15 azimuth px per row, the largest mean kept): the "
+                                 "steep thin diagonals of well 8", overrides=(SLANTED,)),
     "context": Candidate("bold", "`bold` + a 145-row depth context in WellNet", overrides=CONTEXT),
     "fewer-grooves": Candidate("bold", "`bold` with 1-2 grooves per 36 px (was 1-3): the real labels' amount of "
                                "corrosion", changes={"grooves_per_half": (1, 1, 2)}, overrides=BOLD_RECIPE),

@@ -244,3 +244,24 @@ def test_depth_context_running_mean_is_average_pooling_without_the_padding():
         pooled = F.avg_pool2d(x, (rows, 1), stride=1, padding=(rows // 2, 0), count_include_pad=False)
         assert torch.allclose(running_mean(x, rows), pooled, atol=1e-5)
     assert torch.allclose(running_mean(x, 575), x.mean(dim=-2, keepdim=True).expand_as(x), atol=1e-5)  # taller than x
+
+
+def test_slanted_depth_context_integrates_a_slanted_line_along_itself():
+    from corroseg.models.wellnet import running_mean, slanted_mean
+
+    x = torch.randn(2, 4, 100, 36, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(slanted_mean(x, 21, 0.0), running_mean(x, 21))
+    line = torch.zeros(1, 1, 200, 36)
+    for row in range(200):  # a thin line drifting 0.1 px a row, across the azimuth seam
+        line[0, 0, row, (30 + round(0.1 * row)) % 36] = 1.0
+    along = slanted_mean(line, 51, 0.1)[0, 0, 100]
+    assert along.max().item() == pytest.approx(1.0) and along.argmax().item() == (30 + 10) % 36
+    assert running_mean(line, 51)[0, 0, 100].max().item() < 0.25  # a vertical mean smears it
+    # any height works (WellNet pads to a multiple of the slanted means' pooling inside)
+    model = create("wellnet", depth_context=[145], context_slopes=[-0.1, 0.0, 0.1]).eval()
+    assert model(torch.randn(1, 1, 100, 36)).shape == (1, 1, 100, 36)
+    for bad in ([2.0], "0.1", [True], None):
+        with pytest.raises(CorrosegUserError, match="context_slopes"):
+            create("wellnet", depth_context=[145], context_slopes=bad)
+    with pytest.raises(CorrosegUserError, match="context_slopes"):
+        create("wellnet", context_slopes=[0.1])  # nothing to average over

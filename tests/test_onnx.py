@@ -35,6 +35,8 @@ MODELS = {
     "wellnet": ("wellnet", {}, WELLNET_SHAPES),
     "wellnet-small": ("wellnet", {"channels": [4, 4, 8, 8]}, WELLNET_SHAPES),
     "wellnet-context": ("wellnet", {"channels": [4, 4, 8, 8], "depth_context": [5, 145]}, WELLNET_SHAPES),
+    "wellnet-slanted": ("wellnet", {"channels": [4, 4, 8, 8], "depth_context": [5, 145], "context_slopes": [-0.1, 0, 0.1]},
+                        WELLNET_SHAPES),
     "xscat_unet": ("xscat_unet", {}, [(1, 1, 36, 36), (4, 1, 144, 72), (2, 1, 576, 36)]),
     "fcn_bilinear": ("fcn_bilinear", {"channels": [8, 16, 32]}, [(1, 1, 36, 36), (3, 1, 180, 72)]),
     "baseline_cnn": ("baseline_cnn", {}, [(1, 1, 36, 36), (7, 1, 36, 36)]),

@@ -66,11 +66,14 @@ class DepthContext(nn.Module):
 
     ``CHANNELS_PER_WINDOW`` 1x1 features of the first level, each averaged over ``rows``
     rows centred on the pixel (rows past the window's ends are not counted), per height.
+    With ``slopes`` (azimuth px per row), each feature is averaged along lines of every
+    slope instead and the largest mean kept: a slanted groove is integrated along itself.
     """
 
     CHANNELS_PER_WINDOW = 4
 
-    def __init__(self, in_channels: int, heights: tuple[int, ...] | list[int] = ()):
+    def __init__(self, in_channels: int, heights: tuple[int, ...] | list[int] = (),
+                 slopes: tuple[float, ...] | list[float] = ()):
         super().__init__()
         whole_numbers = isinstance(heights, (list, tuple)) and all(
             isinstance(h, int) and not isinstance(h, bool) for h in heights)
@@ -78,14 +81,46 @@ class DepthContext(nn.Module):
             raise CorrosegUserError(f"wellnet: depth_context must be a list of odd row counts, got {heights!r}")
         if any(h < 3 or h % 2 == 0 for h in heights):
             raise CorrosegUserError(f"wellnet: depth_context heights must be odd and at least 3 rows, got {list(heights)}")
+        numbers = isinstance(slopes, (list, tuple)) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= 1 for v in slopes)
+        if not numbers or (slopes and not heights):
+            raise CorrosegUserError("wellnet: context_slopes must be a list of slopes in [-1, 1] azimuth px per row, "
+                                    f"with a depth_context to average over; got {slopes!r}")
         self.heights = tuple(heights)
+        self.slopes = tuple(float(v) for v in slopes)
         self.channels = self.CHANNELS_PER_WINDOW * len(self.heights)
         self.features = nn.Conv2d(in_channels, self.channels, 1) if self.heights else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.features(x)
         groups = features.split(self.CHANNELS_PER_WINDOW, dim=1)
-        return torch.cat([running_mean(g, h) for g, h in zip(groups, self.heights)], dim=1)
+        if not self.slopes:
+            return torch.cat([running_mean(g, h) for g, h in zip(groups, self.heights)], dim=1)
+        # slanted means are taken on rows pooled by SLANT_STEP (a mean over 145 rows is smooth along depth;
+        # shearing every row cost 4x the whole training step), then repeated back to every row
+        pooled = F.avg_pool2d(features, (self.SLANT_STEP, 1))
+        means = [torch.stack([slanted_mean(g, (h // self.SLANT_STEP) | 1, s * self.SLANT_STEP)
+                              for s in self.slopes]).amax(dim=0)
+                 for g, h in zip(pooled.split(self.CHANNELS_PER_WINDOW, dim=1), self.heights)]
+        return torch.cat(means, dim=1).repeat_interleave(self.SLANT_STEP, dim=-2)
+
+    SLANT_STEP = 8
+    """Rows pooled before slanted means (WellNet's inner height is a multiple of it)."""
+
+
+def slanted_mean(x: torch.Tensor, rows: int, slope: float) -> torch.Tensor:
+    """:func:`running_mean` along lines of ``slope`` azimuth px per row (azimuth wraps).
+
+    The rows are sheared so that such a line stands vertical (each row rolled by its
+    rounded offset), averaged along depth, and sheared back.
+    """
+    height, width = x.shape[-2:]
+    shift = torch.round(torch.arange(height, device=x.device, dtype=torch.float32) * slope).long()
+    columns = torch.arange(width, device=x.device)
+    sheared = (columns[None, :] + shift[:, None]) % width
+    restored = (columns[None, :] - shift[:, None]) % width
+    mean = running_mean(x.gather(-1, sheared.expand_as(x)), rows)
+    return mean.gather(-1, restored.expand_as(x))
 
 
 def running_mean(x: torch.Tensor, rows: int) -> torch.Tensor:
@@ -143,6 +178,10 @@ class WellNet(nn.Module):
         itself (a 145-row mean cuts the texture's spread about 3x on real well 4).
         Empty (the constructor's default): off; the ``default`` training recipe
         uses (145, 575).
+    context_slopes : tuple of float
+        Average the depth context along lines of these slopes (azimuth px per row, e.g.
+        -0.1 to 0.1) and keep the largest mean: evidence along slanted grooves too. Empty
+        (the default): along depth only.
     """
 
     accepts_taller_inputs = True
@@ -150,7 +189,8 @@ class WellNet(nn.Module):
     """Heights are padded to a multiple of this inside (an ONNX export pads in front instead)."""
 
     def __init__(self, channels: tuple[int, ...] = (8, 16, 32, 64), dropout: float = 0.0, padding: str = "circular",
-                 attention: bool = False, depth_context: tuple[int, ...] = ()):
+                 attention: bool = False, depth_context: tuple[int, ...] = (),
+                 context_slopes: tuple[float, ...] = ()):
         super().__init__()
         channels = checked_channels("wellnet", "channels", channels, count=4)
         dropout = checked_rates("wellnet", "dropout", [dropout], count=1)[0]
@@ -165,7 +205,7 @@ class WellNet(nn.Module):
             [nn.ConvTranspose2d(c4, c3, (2, 1), stride=(2, 1)), nn.ConvTranspose2d(c3, c2, 2, stride=2),
              nn.ConvTranspose2d(c2, c1, 2, stride=2)]
         )
-        self.context = DepthContext(c1, depth_context)
+        self.context = DepthContext(c1, depth_context, context_slopes)
         self.merge = nn.ModuleList([block(2 * c3, c3), block(2 * c2, c2), block(2 * c1 + self.context.channels, c1)])
         self.head = nn.Conv2d(c1, 1, 1)
         if not isinstance(attention, bool):

@@ -102,6 +102,9 @@ CANDIDATES = {
     "slanted-context": Candidate("default", "the default with its evidence along depth averaged along slanted lines "
                                  "too (slopes -0.15 to 0.15 azimuth px per row, the largest mean kept): the "
                                  "steep thin diagonals of well 8", overrides=(SLANTED,)),
+    "slanted-beside": Candidate("default", "`slanted-context` with the slanted maxima beside the vertical means "
+                                "(their own features) instead of in their place",
+                                overrides=(SLANTED, "model_options.context_beside=true")),
     "context": Candidate("bold", "`bold` + a 145-row depth context in WellNet", overrides=CONTEXT),
     "fewer-grooves": Candidate("bold", "`bold` with 1-2 grooves per 36 px (was 1-3): the real labels' amount of "
                                "corrosion", changes={"grooves_per_half": (1, 1, 2)}, overrides=BOLD_RECIPE),

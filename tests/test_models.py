@@ -265,3 +265,9 @@ def test_slanted_depth_context_integrates_a_slanted_line_along_itself():
             create("wellnet", depth_context=[145], context_slopes=bad)
     with pytest.raises(CorrosegUserError, match="context_slopes"):
         create("wellnet", context_slopes=[0.1])  # nothing to average over
+    # beside the vertical means: both kinds of evidence, twice the context's channels
+    beside = create("wellnet", depth_context=[145], context_slopes=[-0.1, 0.1], context_beside=True)
+    assert beside.context.channels == 2 * model.context.channels and beside(torch.randn(1, 1, 100, 36)).shape[-2] == 100
+    for bad in ({"context_beside": "yes", "context_slopes": [0.1]}, {"context_beside": True}):
+        with pytest.raises(CorrosegUserError, match="context_beside"):
+            create("wellnet", depth_context=[145], **bad)

@@ -67,13 +67,15 @@ class DepthContext(nn.Module):
     ``CHANNELS_PER_WINDOW`` 1x1 features of the first level, each averaged over ``rows``
     rows centred on the pixel (rows past the window's ends are not counted), per height.
     With ``slopes`` (azimuth px per row), each feature is averaged along lines of every
-    slope instead and the largest mean kept: a slanted groove is integrated along itself.
+    slope instead and the largest mean kept: a slanted groove is integrated along itself;
+    with ``beside`` as well, the slanted maxima are features of their own beside the
+    vertical means.
     """
 
     CHANNELS_PER_WINDOW = 4
 
     def __init__(self, in_channels: int, heights: tuple[int, ...] | list[int] = (),
-                 slopes: tuple[float, ...] | list[float] = ()):
+                 slopes: tuple[float, ...] | list[float] = (), beside: bool = False):
         super().__init__()
         whole_numbers = isinstance(heights, (list, tuple)) and all(
             isinstance(h, int) and not isinstance(h, bool) for h in heights)
@@ -86,16 +88,27 @@ class DepthContext(nn.Module):
         if not numbers or (slopes and not heights):
             raise CorrosegUserError("wellnet: context_slopes must be a list of slopes in [-1, 1] azimuth px per row, "
                                     f"with a depth_context to average over; got {slopes!r}")
+        if not isinstance(beside, bool) or (beside and not slopes):
+            raise CorrosegUserError(f"wellnet: context_beside must be true or false, with context_slopes; got {beside!r}")
         self.heights = tuple(heights)
         self.slopes = tuple(float(v) for v in slopes)
-        self.channels = self.CHANNELS_PER_WINDOW * len(self.heights)
+        self.beside = beside
+        self.channels = self.CHANNELS_PER_WINDOW * len(self.heights) * (2 if beside else 1)
         self.features = nn.Conv2d(in_channels, self.channels, 1) if self.heights else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.features(x)
-        groups = features.split(self.CHANNELS_PER_WINDOW, dim=1)
-        if not self.slopes:
-            return torch.cat([running_mean(g, h) for g, h in zip(groups, self.heights)], dim=1)
+        vertical, slanted = features.split(self.channels // 2, dim=1) if self.beside else (
+            (None, features) if self.slopes else (features, None))
+        means = []
+        if vertical is not None:
+            means += [running_mean(g, h) for g, h in zip(vertical.split(self.CHANNELS_PER_WINDOW, dim=1), self.heights)]
+        if slanted is not None:
+            means.append(self.slanted_maxima(slanted))
+        return torch.cat(means, dim=1)
+
+    def slanted_maxima(self, features: torch.Tensor) -> torch.Tensor:
+        """Per height, each feature's largest mean along the slopes, at every row."""
         # slanted means are taken on rows pooled by SLANT_STEP (a mean over 145 rows is smooth along depth;
         # shearing every row cost 4x the whole training step), then repeated back to every row
         pooled = F.avg_pool2d(features, (self.SLANT_STEP, 1))
@@ -182,6 +195,9 @@ class WellNet(nn.Module):
         Average the depth context along lines of these slopes (azimuth px per row, e.g.
         -0.1 to 0.1) and keep the largest mean: evidence along slanted grooves too. Empty
         (the default): along depth only.
+    context_beside : bool
+        With ``context_slopes``: the slanted maxima as features of their own, beside the
+        vertical means (twice the context's channels), instead of in their place.
     """
 
     accepts_taller_inputs = True
@@ -190,7 +206,7 @@ class WellNet(nn.Module):
 
     def __init__(self, channels: tuple[int, ...] = (8, 16, 32, 64), dropout: float = 0.0, padding: str = "circular",
                  attention: bool = False, depth_context: tuple[int, ...] = (),
-                 context_slopes: tuple[float, ...] = ()):
+                 context_slopes: tuple[float, ...] = (), context_beside: bool = False):
         super().__init__()
         channels = checked_channels("wellnet", "channels", channels, count=4)
         dropout = checked_rates("wellnet", "dropout", [dropout], count=1)[0]
@@ -205,7 +221,7 @@ class WellNet(nn.Module):
             [nn.ConvTranspose2d(c4, c3, (2, 1), stride=(2, 1)), nn.ConvTranspose2d(c3, c2, 2, stride=2),
              nn.ConvTranspose2d(c2, c1, 2, stride=2)]
         )
-        self.context = DepthContext(c1, depth_context, context_slopes)
+        self.context = DepthContext(c1, depth_context, context_slopes, context_beside)
         self.merge = nn.ModuleList([block(2 * c3, c3), block(2 * c2, c2), block(2 * c1 + self.context.channels, c1)])
         self.head = nn.Conv2d(c1, 1, 1)
         if not isinstance(attention, bool):

@@ -64,6 +64,8 @@ BOLD_RECIPE = (*TWENTY_EPOCHS, "window_rows=144", "batch_size=32", "model_option
 CONTEXT = (*TWENTY_EPOCHS, "window_rows=144", "batch_size=32", "model_options.depth_context=[145]")
 SLANTED = "model_options.context_slopes=[" + ",".join(f"{0.025 * i:g}" for i in range(-6, 7)) + "]"
 """WellNet's depth context along 13 slopes, -0.15 to 0.15 azimuth px per row."""
+REAL_SLOPES = {"diagonal_slope": (0.01, 0.1)}
+"""Slanted grooves as steep as the real diagonal wells' (the slopes that integrate their dips best, docs/benchmarks.md)."""
 FIFTEEN_WELLS = {"train_wells": 15}
 """The default preset's train wells until the second measurement of 2026-12-07."""
 
@@ -105,6 +107,11 @@ CANDIDATES = {
     "slanted-beside": Candidate("default", "`slanted-context` with the slanted maxima beside the vertical means "
                                 "(their own features) instead of in their place",
                                 overrides=(SLANTED, "model_options.context_beside=true")),
+    "real-slopes": Candidate("default", "the default with slanted grooves drifting 0.01-0.1 azimuth px per row (was "
+                             "0.03-0.4; bending ones 0.05-0.1): the slopes of the real diagonal wells 6, 8, 14, 15 "
+                             "(0.01-0.06)", changes=REAL_SLOPES),
+    "real-slopes-slanted": Candidate("default", "`real-slopes` with `slanted-context`'s evidence along slanted lines",
+                                     changes=REAL_SLOPES, overrides=(SLANTED,)),
     "context": Candidate("bold", "`bold` + a 145-row depth context in WellNet", overrides=CONTEXT),
     "fewer-grooves": Candidate("bold", "`bold` with 1-2 grooves per 36 px (was 1-3): the real labels' amount of "
                                "corrosion", changes={"grooves_per_half": (1, 1, 2)}, overrides=BOLD_RECIPE),

@@ -224,3 +224,15 @@ def test_faint_grooves_are_labelled_down_to_their_own_threshold():
     labelled = defects.loss[defects.mask]
     assert labelled.size and labelled.min() >= 0.006 and (labelled < MIN_LABELLED_LOSS).any()
     assert np.median([d["depth"] for d in defects.defects if d["type"] == "groove"]) < 0.02
+
+
+@pytest.mark.parametrize("slopes", [(0.01, 0.02), (0.2, 0.3)])
+def test_diagonal_grooves_drift_as_the_style_says(slopes):
+    from corroseg.synth.defects import DefectMap, groove
+
+    defects = DefectMap(1000, 36)
+    groove(defects, np.random.default_rng(0), column=10.0, start=0, stop=1000, depth=0.05, width_px=2.0,
+           slope="diagonal", slope_range=slopes)
+    centre = np.unwrap(defects.loss.argmax(axis=1) * 2 * np.pi / 36) * 36 / (2 * np.pi)  # azimuth wraps
+    drift = abs(centre[-1] - centre[0]) / 999
+    assert slopes[0] - 0.005 <= drift <= slopes[1] + 0.005

@@ -32,7 +32,8 @@ class DefectStyle:
     ``grooves_per_half``: choices for the number of grooves per 36 px of
     circumference; ``groove_width``: range of widths at half depth (px);
     ``groove_depth``: median of the log-normal typical depth (in), also used by
-    pits and localized loss.
+    pits and localized loss; ``diagonal_slope``: range of a slanted groove's drift
+    (azimuth px per row).
     """
 
     grooves_per_half: tuple[int, ...] = (1, 1, 2)
@@ -43,6 +44,7 @@ class DefectStyle:
     shallow_depth: float = 0.014
     min_labelled_loss: float = MIN_LABELLED_LOSS
     """The shallowest loss labelled as corrosion (in)."""
+    diagonal_slope: tuple[float, float] = (0.03, 0.4)
 
 
 @dataclass
@@ -87,6 +89,7 @@ def groove(
     width_px: float,
     slope: str = "vertical",
     interrupted: bool = False,
+    slope_range: tuple[float, float] = (0.03, 0.4),
 ) -> None:
     """An axial groove from row ``start`` to ``stop``.
 
@@ -103,6 +106,8 @@ def groove(
         bending into slanted ones.
     interrupted : bool
         Gaps where the groove vanishes (a discontinuous groove).
+    slope_range : (float, float)
+        Drift of a slanted stretch (azimuth px per row; the bending kind starts at 0.05 or above).
     """
     length = stop - start
     if length <= 0:
@@ -110,11 +115,11 @@ def groove(
     if slope == "vertical":
         drift = gaussian_filter1d(rng.normal(0, 0.02, length), 50)
     elif slope == "diagonal":
-        drift = np.full(length, rng.choice([-1, 1]) * rng.uniform(0.03, 0.4))
+        drift = np.full(length, rng.choice([-1, 1]) * rng.uniform(*slope_range))
     else:
         segment_rows = int(rng.integers(150, 900))
         steps = np.repeat(rng.choice([0.0, 0.0, 1.0], size=length // segment_rows + 1), segment_rows)[:length]
-        drift = gaussian_filter1d(steps * rng.choice([-1, 1]) * rng.uniform(0.05, 0.4), 25)
+        drift = gaussian_filter1d(steps * rng.choice([-1, 1]) * rng.uniform(max(0.05, slope_range[0]), slope_range[1]), 25)
     centre = column + np.cumsum(drift)
     along = np.exp(gaussian_filter1d(rng.normal(0, 1, length), rng.uniform(20, 120)) * 4.0 * rng.uniform(0.05, 0.25))
     profile_depth = depth * along
@@ -197,7 +202,7 @@ def plant_defects(rng: np.random.Generator, rows: int, width: int, kind: str,
                          else groove_depth(rng, style.groove_depth))
                 groove(defects, rng, column=column, start=start, stop=stop,
                        depth=depth, width_px=rng.uniform(*style.groove_width),
-                       slope=slope,
+                       slope=slope, slope_range=tuple(style.diagonal_slope),
                        interrupted=kind == "vertical_discontinuous" or rng.random() < 0.15)
     if kind != "none":
         n_pits = rng.poisson(rows / 36 * (0.6 if kind == "pitting" else 0.05))

@@ -1,14 +1,13 @@
 """Synthetic wells and datasets in the challenge format, deterministic for a seed.
 
-Labels of corrupted patches follow the challenge. Its label files hold an empty
-mask on every patch with a corrupted pixel (a placeholder, NaN, inf or outlier; see
-:mod:`corroseg.data.corruption`): the seed paper reports black masks on the corrupted
-images, 3.5% of train and 6.8% of test patches, exactly the shares holding a
-placeholder (342/9674 and 175/2538). So in ``y_train.csv`` and ``y_test.csv`` every
-patch with any corrupted pixel gets an empty mask, whatever lies under it. The whole
-wells (``wells/*.npz``) keep the physical mask (corrosion next to a dropout is still
-corrosion) and mark the no-data pixels in their ``valid`` array. ``synth.json`` counts,
-per well, the label patches blanked and how many of them hold physical corrosion.
+Labels of corrupted patches follow the challenge. Its label files hold an empty mask on every
+patch with a corrupted pixel (a placeholder, NaN, inf or outlier; see :mod:`corroseg.data.corruption`):
+the seed paper reports black masks on the corrupted images, 3.5% of train and 6.8% of test patches,
+exactly the shares holding a placeholder (342/9674 and 175/2538). So in ``y_train.csv`` and
+``y_test.csv`` every patch with any corrupted pixel gets an empty mask, whatever lies under it. The
+whole wells (``wells/*.npz``) keep the physical mask (corrosion next to a dropout is still corrosion)
+and mark the no-data pixels in their ``valid`` array. ``synth.json`` counts, per well, the label
+patches blanked and how many of them hold physical corrosion.
 """
 
 from __future__ import annotations
@@ -73,6 +72,7 @@ class Preset:
     paint_persist_sigmas: float = 2.0
     source_draw: str = "patches"  # or "passes": repeated source wells keep the real shares (assign_sources)
     texture_gain: tuple[float, float] = (1.0, 1.0)  # train joints' texture scaled log-uniformly (draw_casing)
+    diagonal_slope: tuple[float, float] = (0.03, 0.4)  # a slanted groove's drift, azimuth px per row
 
     def paint_rule(self) -> PaintRule:
         """What the texture bank paints out of the real joints (:class:`corroseg.synth.textures.PaintRule`)."""
@@ -80,8 +80,8 @@ class Preset:
                          self.paint_persist_sigmas)
 
     def defect_style(self) -> DefectStyle:
-        return DefectStyle(tuple(self.grooves_per_half), tuple(self.groove_width), self.groove_depth,
-                           self.shallow_share, self.shallow_depth, self.min_labelled_loss)
+        return DefectStyle(tuple(self.grooves_per_half), tuple(self.groove_width), self.groove_depth, self.shallow_share,
+                           self.shallow_depth, self.min_labelled_loss, tuple(self.diagonal_slope))
 
 
 PERSISTENT_PAINT = dict(paint_deep_sigmas=4.5, paint_dip_sigmas=3.0, paint_dip_rows=15, paint_persist_rows=577,

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -297,3 +298,14 @@ def test_postprocess_sweep_drops_components_spanning_too_few_rows():
     assert np.array_equal(sweep.drop_short_components(mask, 1), mask)
     setting = sweep.SETTINGS["walker 0.1/0.9, under 36 rows dropped"]
     assert setting["min_rows"] == 36 and setting["walker"] == (0.1, 0.9)
+
+
+def test_groove_slopes_finds_the_drift_of_a_slanted_groove():
+    script = load_module("groove_slopes")
+    rng = np.random.default_rng(0)
+    image = rng.normal(0, 0.01, (1200, 36)).astype(np.float32)
+    for row in range(1200):  # a faint groove drifting 0.06 px a row, as well 8's
+        image[row, (5 + round(0.06 * row)) % 36] -= 0.012
+    scores = script.slope_scores(image)
+    assert script.SLOPES[scores.argmax()] == pytest.approx(0.06, abs=0.011)
+    assert scores.max() > 1.5 * scores[list(script.SLOPES).index(0.0)]

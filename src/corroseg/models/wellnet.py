@@ -73,6 +73,8 @@ class DepthContext(nn.Module):
     """
 
     CHANNELS_PER_WINDOW = 4
+    SLANT_STEP = 8
+    """Rows pooled before slanted means (WellNet pads its input to a multiple of it)."""
 
     def __init__(self, in_channels: int, heights: tuple[int, ...] | list[int] = (),
                  slopes: tuple[float, ...] | list[float] = (), beside: bool = False):
@@ -98,8 +100,10 @@ class DepthContext(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.features(x)
-        vertical, slanted = features.split(self.channels // 2, dim=1) if self.beside else (
-            (None, features) if self.slopes else (features, None))
+        if self.beside:
+            vertical, slanted = features.split(self.channels // 2, dim=1)
+        else:
+            vertical, slanted = (None, features) if self.slopes else (features, None)
         means = []
         if vertical is not None:
             means += [running_mean(g, h) for g, h in zip(vertical.split(self.CHANNELS_PER_WINDOW, dim=1), self.heights)]
@@ -116,9 +120,6 @@ class DepthContext(nn.Module):
                               for s in self.slopes]).amax(dim=0)
                  for g, h in zip(pooled.split(self.CHANNELS_PER_WINDOW, dim=1), self.heights)]
         return torch.cat(means, dim=1).repeat_interleave(self.SLANT_STEP, dim=-2)
-
-    SLANT_STEP = 8
-    """Rows pooled before slanted means (WellNet's inner height is a multiple of it)."""
 
 
 def slanted_mean(x: torch.Tensor, rows: int, slope: float) -> torch.Tensor:

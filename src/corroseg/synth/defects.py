@@ -202,7 +202,7 @@ def plant_defects(rng: np.random.Generator, rows: int, width: int, kind: str,
                          else groove_depth(rng, style.groove_depth))
                 groove(defects, rng, column=column, start=start, stop=stop,
                        depth=depth, width_px=rng.uniform(*style.groove_width),
-                       slope=slope, slope_range=tuple(style.diagonal_slope),
+                       slope=slope, slope_range=style.diagonal_slope,
                        interrupted=kind == "vertical_discontinuous" or rng.random() < 0.15)
     if kind != "none":
         n_pits = rng.poisson(rows / 36 * (0.6 if kind == "pitting" else 0.05))

@@ -313,7 +313,7 @@ def _apply(values: dict, key: str, value: Any, origin: str) -> None:
     if sub:
         if top not in ("model_options", "loss_options"):
             raise CorrosegUserError(f"{origin}: {top} has no sub-keys (only model_options.* and loss_options.*)")
-        values[top] = {**values.get(top, _field_default(top)), sub: value}
+        values[top] = {**(values[top] if top in values else _field_default(top)), sub: value}
     else:
         if top == "model" and value != values.get("model", TrainConfig.model):
             values["model_options"] = {}  # the previous model's options mean nothing to this one
@@ -409,7 +409,7 @@ def load_config(base: str | Path | None = None, overrides: list[str] | tuple = (
                 if key in ("model_options", "loss_options"):
                     if not isinstance(value, dict):
                         raise CorrosegUserError(f"{key} must be a mapping")
-                    values[key] = values.get(key, {} if saved else _field_default(key))
+                    values.setdefault(key, {} if saved else _field_default(key))
                     for sub, item in value.items():  # merged into the preset's, as model_options.x=... is
                         _apply(values, f"{key}.{sub}", item, "config")
                 else:

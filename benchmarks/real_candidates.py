@@ -32,7 +32,8 @@ import numpy as np
 
 from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.real_wells import real_well_figures
-from corroseg.synth.generator import PERSISTENT_PAINT, PRESETS, Preset, write_dataset
+from corroseg.synth.generator import write_dataset
+from corroseg.synth.presets import PERSISTENT_PAINT, PRESETS, Preset
 from corroseg.train.config import WEIGHTS, load_config
 from corroseg.workflows.evaluate import evaluate_runs
 from corroseg.workflows.train import train
@@ -112,6 +113,11 @@ CANDIDATES = {
                              "(0.01-0.06)", changes=REAL_SLOPES),
     "real-slopes-slanted": Candidate("default", "`real-slopes` with `slanted-context`'s evidence along slanted lines",
                                      changes=REAL_SLOPES, overrides=(SLANTED,)),
+    "flipped-texture": Candidate("default", "the default with 30% of the train joints drawn unpainted and "
+                                 "sign-flipped: the texture's own ridges as faint dips known to be sound, its "
+                                 "real corrosion turned into ridges", changes={"flipped_share": 0.3}),
+    "half-flipped": Candidate("default", "`flipped-texture` with half the train joints flipped",
+                              changes={"flipped_share": 0.5}),
     "context": Candidate("bold", "`bold` + a 145-row depth context in WellNet", overrides=CONTEXT),
     "fewer-grooves": Candidate("bold", "`bold` with 1-2 grooves per 36 px (was 1-3): the real labels' amount of "
                                "corrosion", changes={"grooves_per_half": (1, 1, 2)}, overrides=BOLD_RECIPE),

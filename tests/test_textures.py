@@ -13,8 +13,8 @@ from corroseg.cli import app
 from corroseg.data.wells import load_well
 from corroseg.synth.defects import MIN_LABELLED_LOSS
 from corroseg.synth.generator import PRESETS, generate_well, write_dataset
-from corroseg.synth.textures import (PaintRule, TextureBank, build_bank, draw_casing, fill_suspects, persistent_dips,
-                                     suspect_pixels)
+from corroseg.synth.textures import (PaintRule, TextureBank, build_bank, draw_casing, fill_suspects, flipped_joint,
+                                     persistent_dips, suspect_pixels)
 
 runner = CliRunner()
 
@@ -170,6 +170,54 @@ def test_texture_gain_scales_each_train_joint_and_leaves_test_wells_as_logged(fa
 
     a = write_dataset(tmp_path / "a", seed=2, preset=Preset(**preset), real=fake_real)
     b = write_dataset(tmp_path / "b", seed=2, preset=Preset(**{**preset, "texture_gain": (0.5, 2.0)}), real=fake_real)
+    assert (a / "y_test.csv").read_bytes() == (b / "y_test.csv").read_bytes()
+    assert all(p.read_bytes() == (b / "x_test" / p.name).read_bytes() for p in (a / "x_test").glob("*.npy"))
+    assert not all(p.read_bytes() == (b / "x_train" / p.name).read_bytes() for p in (a / "x_train").glob("*.npy"))
+
+
+def test_a_flipped_joint_turns_ridges_into_kept_dips_and_corrosion_into_ridges():
+    """The flip keeps the texture's faint relief, upside down: a real groove becomes a ridge (no
+    corrosion left to teach as casing) and a faint ridge a faint dip known to be sound; the joint's
+    spikes, which would read as pits once flipped, are filled."""
+    joint = _texture(300, 36, seed=3)
+    joint[50:250, 10:12] -= 0.03  # real corrosion: a groove
+    joint[50:250, 25:27] += 0.01  # a faint ridge of the texture
+    joint[150, 5] += 0.2  # a spike
+    flipped = flipped_joint(np.random.default_rng(0), joint, PaintRule(deep_sigmas=4.5))
+    centred = -(joint - joint.mean(axis=1, keepdims=True))
+    assert flipped.shape == joint.shape
+    assert flipped[60:240, 10:12].mean() > 0.02  # the groove is a ridge
+    rows = np.r_[60:145, 155:240]  # away from the spike's row, whose fill moves the row mean
+    assert np.allclose(flipped[rows, 25:27], centred[rows, 25:27], atol=1e-5)  # the faint dip kept as it is
+    assert flipped[150, 5] > -0.05  # the spike is not a pit
+    assert flipped_joint(np.random.default_rng(0), np.full((300, 36), -999.25, np.float32), PaintRule()) is None
+
+
+def test_flipped_share_draws_flipped_train_joints_only_and_the_default_draws_nothing(fake_real, tmp_path):
+    half = _texture(300, 36, seed=5)
+    half[half > 0] *= 4  # skewed: turns, mirrors and depth flips keep the skew's sign, a sign flip does not
+    bank = TextureBank("test", joints={1: [half]}, widths={1: 36}, flipped={1: [-half]})
+
+    def skews(share):
+        casing, starts = draw_casing(np.random.default_rng(7), bank, 1, 6000, flipped_share=share)
+        return [np.mean((casing[a:b] - casing[a:b].mean()) ** 3) for a, b in zip(starts, [*starts[1:], 6000])
+                if b - a > 100]
+
+    plain, _ = draw_casing(np.random.default_rng(7), bank, 1, 900)
+    assert np.array_equal(plain, draw_casing(np.random.default_rng(7), bank, 1, 900, flipped_share=0.0)[0])
+    assert all(s > 0 for s in skews(0.0))
+    mixed = skews(0.5)
+    assert 0.2 < np.mean(np.array(mixed) < 0) < 0.8
+    assert all(s < 0 for s in skews(1.0))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        draw_casing(np.random.default_rng(7), bank, 1, 900, flipped_share=1.5)
+    with pytest.raises(ValueError, match="no flipped joints"):
+        draw_casing(np.random.default_rng(7), TextureBank("t", joints={1: [half]}, widths={1: 36}), 1, 900, flipped_share=0.3)
+    preset = {**vars(PRESETS["tiny"]), "texture": "real"}
+    from corroseg.synth.presets import Preset
+
+    a = write_dataset(tmp_path / "a", seed=2, preset=Preset(**preset), real=fake_real)
+    b = write_dataset(tmp_path / "b", seed=2, preset=Preset(**{**preset, "flipped_share": 0.5}), real=fake_real)
     assert (a / "y_test.csv").read_bytes() == (b / "y_test.csv").read_bytes()
     assert all(p.read_bytes() == (b / "x_test" / p.name).read_bytes() for p in (a / "x_test").glob("*.npy"))
     assert not all(p.read_bytes() == (b / "x_train" / p.name).read_bytes() for p in (a / "x_train").glob("*.npy"))

@@ -21,6 +21,11 @@ generator draws its own collars). What a filled joint still carries is measured,
 not assumed: ``docs/realism.md`` runs a trained model and a groove filter on
 generated defect-free wells and on real wells.
 
+With ``flipped=True`` a bank also keeps each joint *unpainted and sign-flipped*
+(:func:`flipped_joint`): metal loss is negative, so the flip turns the real corrosion into
+ridges and the texture's own ridges into faint dips that are known to be sound. The
+generator can draw some train joints from those (preset field ``flipped_share``).
+
 Real wells 9 and 10 (the false-alarm test) are never a texture source.
 """
 
@@ -76,6 +81,7 @@ class TextureBank:
     joints: dict[int, list[np.ndarray]] = field(default_factory=dict)  # well -> joints (rows, width), float32
     widths: dict[int, int] = field(default_factory=dict)
     suspect_share: dict[int, float] = field(default_factory=dict)  # share of pixels painted out, per well
+    flipped: dict[int, list[np.ndarray]] = field(default_factory=dict)  # well -> unpainted joints, sign flipped
 
     @property
     def wells(self) -> list[int]:
@@ -101,6 +107,12 @@ def _dip_contrast(x: np.ndarray, rows: int) -> np.ndarray:
     return uniform_filter1d(x - neighbourhood, rows, axis=0, mode="nearest")
 
 
+def deep_pixels(x: np.ndarray, bad: np.ndarray, sigmas: float) -> np.ndarray:
+    """Pixels more than ``sigmas`` robust standard deviations below the median of the valid (``~bad``) ones."""
+    good = x[~bad]
+    return x < np.median(good) - sigmas * _robust_std(good)
+
+
 def suspect_pixels(image: np.ndarray, rule: PaintRule | None = None) -> np.ndarray:
     """Pixels of a joint that could be corrosion (or are not readings at all)."""
     rule = rule or PaintRule()
@@ -108,8 +120,7 @@ def suspect_pixels(image: np.ndarray, rule: PaintRule | None = None) -> np.ndarr
     if bad.all():
         return bad
     x = np.where(bad, 0.0, image).astype(np.float64)
-    good = x[~bad]
-    deep = x < np.median(good) - rule.deep_sigmas * _robust_std(good)
+    deep = deep_pixels(x, bad, rule.deep_sigmas)
     contrast = _dip_contrast(x, rule.dip_rows)
     dip = contrast < -rule.dip_sigmas * _robust_std(contrast[~bad])
     return binary_dilation(deep | dip, structure=np.ones((3, 3), bool)) | bad
@@ -164,6 +175,24 @@ def fill_suspects(rng: np.random.Generator, image: np.ndarray, suspect: np.ndarr
     return out
 
 
+def flipped_joint(rng: np.random.Generator, joint: np.ndarray, rule: PaintRule) -> np.ndarray | None:
+    """A real joint, unpainted, with its deviations' sign flipped (in); None where too little of it was logged.
+
+    Only corrupted readings and the flipped joint's deep outliers (the real joint's
+    spikes, ``rule.deep_sigmas`` robust deviations out, which would read as pits) are
+    filled; its faint dips, the texture's own ridges turned over, are kept.
+    """
+    bad = corrupted_pixels(joint)
+    keep_rows = bad.mean(axis=1) <= MAX_SUSPECT_ROW_SHARE
+    joint, bad = joint[keep_rows], bad[keep_rows]
+    if len(joint) < MIN_JOINT_ROWS:
+        return None
+    x = -np.where(bad, 0.0, joint).astype(np.float64)
+    suspect = binary_dilation(deep_pixels(x, bad, rule.deep_sigmas), structure=np.ones((3, 3), bool)) | bad
+    filled = fill_suspects(rng, x, suspect)
+    return (filled - filled.mean(axis=1, keepdims=True)).astype(np.float32)
+
+
 def joint_rows(image: np.ndarray) -> list[slice]:
     """Row ranges between collar bands."""
     values = np.where(corrupted_pixels(image), 0.0, image)
@@ -176,9 +205,10 @@ def joint_rows(image: np.ndarray) -> list[slice]:
 
 
 def build_bank(path: str | Path, split: str = "train", exclude=FALSE_ALARM_WELLS,
-               rule: PaintRule | None = None) -> TextureBank:
+               rule: PaintRule | None = None, flipped: bool = False) -> TextureBank:
     """Texture bank of a real dataset's split; ``exclude`` wells never enter it; ``rule``: what is painted out.
 
+    With ``flipped`` the bank also keeps every joint unpainted and sign-flipped (:func:`flipped_joint`).
     Deterministic: the fill noise of each well is seeded by the well's number.
     """
     images = read_images(path, split)
@@ -191,10 +221,13 @@ def build_bank(path: str | Path, split: str = "train", exclude=FALSE_ALARM_WELLS
         width = infer_width(patches)
         image = assemble(patches, width)
         rng = np.random.default_rng([well, 1 if split == "test" else 0])
-        joints, painted, total = [], 0, 0
+        flip_rng = np.random.default_rng([well, 1 if split == "test" else 0, 2])  # apart: the painted joints keep theirs
+        joints, painted, total, flips = [], 0, 0, []
         persistent = persistent_dips(image, rule) if rule.persist_rows else np.zeros(image.shape, bool)
         for rows in joint_rows(image):
             joint = image[rows]
+            if flipped and (flip := flipped_joint(flip_rng, joint, rule)) is not None:
+                flips.append(flip)
             suspect = suspect_pixels(joint, rule) | persistent[rows]
             if width == 72:  # both halves sample one circumference: paint the same azimuths in both
                 suspect = np.tile(suspect[:, :36] | suspect[:, 36:], 2)
@@ -209,24 +242,31 @@ def build_bank(path: str | Path, split: str = "train", exclude=FALSE_ALARM_WELLS
         if joints:
             bank.joints[well], bank.widths[well] = joints, width
             bank.suspect_share[well] = painted / total
+        if flips:
+            bank.flipped[well] = flips
     if not bank.joints:
         raise CorrosegInputError(path, f"no usable real joints in its {split} images for a texture bank")
     return bank
 
 
 def draw_casing(rng: np.random.Generator, bank: TextureBank, well: int, rows: int,
-                gain: tuple[float, float] = (1.0, 1.0)) -> tuple[np.ndarray, list[int]]:
+                gain: tuple[float, float] = (1.0, 1.0), flipped_share: float = 0.0) -> tuple[np.ndarray, list[int]]:
     """A casing of ``rows`` rows from one source well's joints; where each joint starts.
 
     Joints are drawn with replacement, each turned by a random azimuthal roll and
     random flips along depth and azimuth (per 36 px circumference); a long joint contributes a random stretch
     of at most the rows still needed. With ``gain`` other than (1, 1) each joint's deviations (in) are
     scaled by a factor drawn log-uniformly in that range (drawn after the joint's other draws, so the
-    default keeps a seed's wells).
+    default keeps a seed's wells). With ``flipped_share`` above 0 each joint is drawn with that chance
+    from the bank's unpainted, sign-flipped joints (a random number drawn first; none at 0).
     """
-    joints = bank.joints[well]
+    if not 0.0 <= flipped_share <= 1.0:
+        raise ValueError(f"flipped_share={flipped_share}: a share, between 0 and 1")
+    if flipped_share > 0 and not bank.flipped.get(well):
+        raise ValueError(f"flipped_share={flipped_share}: the bank holds no flipped joints of well {well}")
     pieces, starts, filled = [], [], 0
     while filled < rows:
+        joints = bank.flipped[well] if flipped_share > 0 and rng.random() < flipped_share else bank.joints[well]
         joint = joints[int(rng.integers(len(joints)))]
         take = min(len(joint), rows - filled)
         first = int(rng.integers(0, len(joint) - take + 1))

@@ -208,9 +208,11 @@ def test_every_real_well_candidate_has_a_valid_preset_and_overrides():
         load_config("default", [o.format(real="data") for o in candidate.overrides])
     # one table row per candidate, mean and spread over seeds
     result = {"candidate": "context", "seed": 0, "own_test": {"iou_nonempty": 0.7}, "bold_test": {"iou_nonempty": 0.71},
-              "real": {"patch_share": 0.7, "pixel_share": 0.04, "lowest_patch_share": 0.1, "false_alarm": 0.002}}
+              "real": {"patch_share": 0.7, "pixel_share": 0.04, "lowest_patch_share": 0.1, "false_alarm": 0.002},
+              "flipped_casing": {"rate": 0.001}}
     text = candidates.markdown([result, {**result, "seed": 1, "real": {**result["real"], "patch_share": 0.8}}], "cmd")
     assert "| `context` |" in text and "75.0% ± 5.0" in text and "0, 1" in text
+    assert text.splitlines()[-1].endswith("| 0.200% ± 0.000 | 0.100% ± 0.000 |")  # 9/10, then flipped x_test
 
 
 def test_last_epoch_weights_copies_the_run_with_the_last_checkpoint_and_never_overwrites(tmp_path, capsys):

@@ -9,7 +9,7 @@ from conftest import write_dataset
 from corroseg.data.challenge import format_name
 from corroseg.data.corruption import CorruptionPolicy
 from corroseg.infer.bundle import WellPredictor
-from corroseg.infer.real_wells import real_well_figures
+from corroseg.infer.real_wells import flipped_casing_alarms, real_well_figures
 
 
 class FlagsThinWall(WellPredictor):
@@ -55,6 +55,31 @@ def test_shares_follow_the_challenge_convention_and_wells_9_and_10_give_the_fals
     assert figures["per_well"]["10"]["peak_shares"]["0.1"] == 0.0
     assert 0.004 < figures["per_well"]["10"]["deviation_std_in"] < 0.006  # sound casing drawn at 0.005 in
     assert figures["per_well"]["1"]["deviation_p1_in"] < -0.1  # the groove's pixels are 1/18 of well 1
+
+
+def test_flipped_casing_turns_grooves_into_ridges_and_counts_the_flags_on_its_dips(tmp_path):
+    """Upside down, a groove is a ridge (no flag) and a ridge a dip (every flag a false alarm);
+    corrupted readings stay what they are, and wells 9 and 10 never enter the train split's figure."""
+    write_dataset(tmp_path, {1: (2, 36), 2: (2, 36)}, labels=False, split="test")
+    write_dataset(tmp_path, {1: (2, 36), 9: (2, 36)}, labels=False)
+    rng = np.random.default_rng(1)
+    for file in [*tmp_path.glob("x_test/*.npy"), *tmp_path.glob("x_train/*.npy")]:
+        np.save(file, rng.normal(0, 0.005, (36, 36)).astype(np.float32))
+    groove = np.load(tmp_path / "x_test" / f"{format_name(1, 0)}.npy")
+    groove[:, 3:5] = -0.2  # real corrosion: a ridge once flipped
+    groove[0, 0] = -999.25  # corrupted: stays corrupted
+    np.save(tmp_path / "x_test" / f"{format_name(1, 0)}.npy", groove)
+    ridge = np.load(tmp_path / "x_test" / f"{format_name(2, 1)}.npy")
+    ridge[10, 10:13] = 0.2  # the casing's own ridge: a dip once flipped
+    np.save(tmp_path / "x_test" / f"{format_name(2, 1)}.npy", ridge)
+    figures = flipped_casing_alarms(FlagsThinWall(), tmp_path, "test")
+    assert figures["split"] == "test" and set(figures["per_well"]) == {"1", "2"}
+    assert figures["per_well"]["1"]["valid_pixels_flagged"] == 0
+    assert figures["per_well"]["1"]["valid_pixels"] == 2 * 1296 - 1
+    assert figures["per_well"]["2"]["valid_pixels_flagged"] == 3
+    assert figures["per_well"]["2"]["patch_share"] == pytest.approx(1 / 2)
+    assert figures["rate"] == pytest.approx(3 / (4 * 1296 - 1))
+    assert set(flipped_casing_alarms(FlagsThinWall(), tmp_path, "train")["per_well"]) == {"1"}
 
 
 def test_the_benchmark_tables_rank_the_wells_by_their_peaks(tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corroseg.data.challenge import FALSE_ALARM_WELLS, read_images
+from corroseg.data.challenge import FALSE_ALARM_WELLS, PATCH_PIXELS, read_images
 from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.wells import cut, well_from_patches
 from corroseg.infer.bundle import WellPredictor
@@ -84,6 +84,39 @@ def real_well_figures(predictor: WellPredictor, real: str | Path,
     return {"per_well": per_well, "corroded_wells": _pooled(corroded), "all_wells": _pooled(per_well.values()),
             "false_alarm": false_alarm_figures(real, counts),
             "published": {"patch_share": LABELLED_PATCH_SHARE, "pixel_share": LABELLED_PIXEL_SHARE}}
+
+
+def flipped_casing_alarms(predictor: WellPredictor, real: str | Path, split: str = "test",
+                          say: Callable[[str], None] = lambda _message: None) -> dict:
+    """Flags on real wells turned upside down: a false-alarm figure that needs no label and not wells 9 and 10.
+
+    Metal loss is negative, so a real well with its deviations' sign flipped holds no corrosion:
+    its real corrosion becomes ridges and its faint dips are the casing's own ridges turned over.
+    Every pixel flagged there is a false alarm on real casing. Corrupted readings are left as
+    they are (they are not deviations). ``split`` ``test`` takes the five x_test wells, which no
+    recipe draws its training textures from; wells 9 and 10 never enter (``train``: wells 1-8, 11-15).
+
+    Returns ``{"split", "per_well": {well: {"valid_pixels", "valid_pixels_flagged", "rate",
+    "patch_share"}}, "rate"}`` (``rate``: flagged valid pixels over valid pixels, pooled).
+    """
+    images = read_images(real, split)
+    per_well: dict[str, dict] = {}
+    for well in images.well_ids():
+        if split == "train" and well in FALSE_ALARM_WELLS:
+            continue
+        image = well_from_patches(images, well).image
+        flipped = np.where(corrupted_pixels(image), image, -image).astype(np.float32)
+        say(f"predicting real {split} well {well} upside down ({image.shape[0]:,} rows)")
+        probability = predictor.predict_well(flipped)
+        mask = predictor.segment_well(flipped, probability).astype(bool)
+        valid = np.isfinite(probability)
+        flagged = cut(mask & valid).reshape(-1, PATCH_PIXELS).any(axis=1)
+        per_well[str(well)] = {"valid_pixels": int(valid.sum()), "valid_pixels_flagged": int(mask[valid].sum()),
+                               "patch_share": float(flagged.mean()) if len(flagged) else 0.0}
+        per_well[str(well)]["rate"] = per_well[str(well)]["valid_pixels_flagged"] / max(per_well[str(well)]["valid_pixels"], 1)
+    valid = sum(r["valid_pixels"] for r in per_well.values())
+    return {"split": split, "per_well": per_well,
+            "rate": sum(r["valid_pixels_flagged"] for r in per_well.values()) / max(valid, 1)}
 
 
 def _texture_figures(values: np.ndarray) -> dict:

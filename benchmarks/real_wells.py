@@ -14,7 +14,9 @@ the real labels are not available, and the right share can sit in the wrong plac
 Wells 9 and 10 are measured, never used to choose. ``--ensemble`` measures the runs as one seed
 ensemble (``corroseg predict RUN RUN ...``: logits averaged) instead of each alone.
 ``--strips DIR`` draws every real well for looking: the first run's prediction, or the
-ensemble's with ``--ensemble``.
+ensemble's with ``--ensemble``. ``--flipped`` also measures the false alarms on the five real
+x_test wells turned upside down (``flipped_casing_alarms``: no corrosion left in them), a
+false-alarm figure that needs neither labels nor wells 9 and 10 (in the JSON and printed).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ import numpy as np
 from corroseg.data.challenge import read_images
 from corroseg.data.wells import well_from_patches
 from corroseg.infer.ensemble import load_predictor
-from corroseg.infer.real_wells import LABELLED_PATCH_SHARE, LABELLED_PIXEL_SHARE, real_well_figures
+from corroseg.infer.real_wells import (LABELLED_PATCH_SHARE, LABELLED_PIXEL_SHARE, flipped_casing_alarms,
+                                       real_well_figures)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docs_tables import md_table, pct, publish  # noqa: E402  (a sibling module)
@@ -117,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strips", type=Path, default=None, help="folder for a picture of every real well")
     parser.add_argument("--docs", type=Path, default=None, help="markdown file whose real-wells section is replaced")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--flipped", action="store_true",
+                        help="also the false alarms on the real x_test wells turned upside down")
     parser.add_argument("--ensemble", action="store_true",
                         help="measure the runs together, as one seed ensemble (logits averaged), not each alone")
     args = parser.parse_args(argv)
@@ -129,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         pooled = figures[name]["corroded_wells"]
         print(f"{name}: patches {pooled['patch_share']:.1%}, pixels {pooled['pixel_share']:.2%}, false alarms "
               f"{figures[name]['false_alarm']['rate']:.3%}", flush=True)
+        if args.flipped:
+            figures[name]["flipped_casing"] = flipped_casing_alarms(load_predictor(group), args.real, "test")
+            print(f"{name}: false alarms on the real x_test wells upside down "
+                  f"{figures[name]['flipped_casing']['rate']:.3%}", flush=True)
     publish(markdown(figures, command), "real-wells", figures, args.json, args.docs)
     if args.strips:
         print("\n".join(map(str, draw_strips(args.runs if args.ensemble else args.runs[:1], args.real, args.strips))))

@@ -261,6 +261,12 @@ def test_real_wells_measures_runs_alone_or_as_one_ensemble(tiny_run, tmp_path, c
     assert list(together) == [f"{runs[0]}+{runs[1]}"]
     # two copies of one run: their ensemble flags what each flags alone
     assert together[f"{runs[0]}+{runs[1]}"]["per_well"] == alone[str(runs[0])]["per_well"]
+    assert "flipped_casing" not in alone[str(runs[0])]
+    write_dataset(real, {1: (2, 36)}, labels=False, split="test")
+    assert script.main([*args[:4], "--flipped", "--json", str(tmp_path / "flipped.json")]) == 0
+    flipped = json.loads((tmp_path / "flipped.json").read_text())[str(runs[0])]["flipped_casing"]
+    assert flipped["split"] == "test" and list(flipped["per_well"]) == ["1"] and 0 <= flipped["rate"] <= 1
+    assert "upside down" in capsys.readouterr().out
     # the strips of an ensemble are the ensemble's, not its first run's
     loaded = []
     original = script.load_predictor

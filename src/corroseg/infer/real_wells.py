@@ -111,9 +111,9 @@ def flipped_casing_alarms(predictor: WellPredictor, real: str | Path, split: str
         mask = predictor.segment_well(flipped, probability).astype(bool)
         valid = np.isfinite(probability)
         flagged = cut(mask & valid).reshape(-1, PATCH_PIXELS).any(axis=1)
-        per_well[str(well)] = {"valid_pixels": int(valid.sum()), "valid_pixels_flagged": int(mask[valid].sum()),
+        counted, hits = int(valid.sum()), int(mask[valid].sum())
+        per_well[str(well)] = {"valid_pixels": counted, "valid_pixels_flagged": hits, "rate": hits / max(counted, 1),
                                "patch_share": float(flagged.mean()) if len(flagged) else 0.0}
-        per_well[str(well)]["rate"] = per_well[str(well)]["valid_pixels_flagged"] / max(per_well[str(well)]["valid_pixels"], 1)
     valid = sum(r["valid_pixels"] for r in per_well.values())
     return {"split": split, "per_well": per_well,
             "rate": sum(r["valid_pixels_flagged"] for r in per_well.values()) / max(valid, 1)}

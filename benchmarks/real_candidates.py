@@ -241,6 +241,39 @@ def markdown(results: list[dict], command: str) -> str:
     ])
 
 
+def draw_false_alarms(results: list[dict], path: Path) -> Path:
+    """Each measured run's false alarms on the flipped x_test wells against wells 9 and 10 (log axes, %)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from matplotlib.ticker import FuncFormatter
+
+    floor = 0.01  # %: a run without a single flag is drawn on the floor of the log axes
+    figure, axes = plt.subplots(figsize=(9.0, 4.8))
+    names = list(dict.fromkeys(r["candidate"] for r in results))
+    for index, name in enumerate(names):
+        mine = [r for r in results if r["candidate"] == name]
+        flips = CANDIDATES[name].changes.get("flipped_share", 0) > 0
+        axes.scatter([max(100 * r["flipped_casing"]["rate"], floor) for r in mine],
+                     [max(100 * r["real"]["false_alarm"], floor) for r in mine],
+                     marker="x" if flips else "o", color=plt.cm.tab20(index % 20), label=name + (" (trained on flips)"
+                                                                                                   if flips else ""))
+    axes.set(xscale="log", yscale="log", xlabel="false alarms, real x_test wells upside down (% of valid pixels)",
+             ylabel="false alarms, real wells 9 and 10 (% of valid pixels)",
+             title="Two false-alarm figures, one point per trained run")
+    axes.axhline(0.25, color="grey", lw=0.8, ls="--", label="target on wells 9 and 10 (0.25%)")
+    for axis in (axes.xaxis, axes.yaxis):
+        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = script_parser(__doc__, "candidates")
     parser.add_argument("--real", type=Path, default=Path("../shared/data/challenge"))
@@ -249,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--measured-only", action="store_true",
                         help="only the candidates and seeds already measured in --out: a table, no training")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="PNG: each run's false alarms on the flipped x_test wells against wells 9 and 10")
     args = parser.parse_args(argv)
     results = []
     for name in args.candidates:
@@ -262,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{real['false_alarm']:.3%}; own test iou_nonempty {results[-1]['own_test']['iou_nonempty']:.4f}",
                   flush=True)
     publish(markdown(results, command_line("real_candidates.py", argv)), "candidates", results, args.json, args.docs)
+    if args.plot:
+        print(draw_false_alarms(results, args.plot))
     return 0
 
 

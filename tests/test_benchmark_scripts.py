@@ -193,7 +193,7 @@ def test_a_groove_found_in_two_pieces_counts_once_and_is_sized_over_its_pieces()
     assert size["pieces"] == 2 and size["length"] == 0 and size["top"] == 0 and size["same_class"]
 
 
-def test_every_real_well_candidate_has_a_valid_preset_and_overrides():
+def test_every_real_well_candidate_has_a_valid_preset_and_overrides(tmp_path):
     """A typo in a candidate would only show after its dataset and an hour of training."""
     from dataclasses import asdict, fields
 
@@ -213,6 +213,9 @@ def test_every_real_well_candidate_has_a_valid_preset_and_overrides():
     text = candidates.markdown([result, {**result, "seed": 1, "real": {**result["real"], "patch_share": 0.8}}], "cmd")
     assert "| `context` |" in text and "75.0% ± 5.0" in text and "0, 1" in text
     assert text.splitlines()[-1].endswith("| 0.200% ± 0.000 | 0.100% ± 0.000 |")  # 9/10, then flipped x_test
+    flipped = {**result, "candidate": "flipped-texture"}
+    png = candidates.draw_false_alarms([result, flipped], tmp_path / "plots" / "fa.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_last_epoch_weights_copies_the_run_with_the_last_checkpoint_and_never_overwrites(tmp_path, capsys):

@@ -198,7 +198,7 @@ def with_flipped_casing(result: dict, run: Path, real: Path) -> dict:
         figures = flipped_casing_alarms(load_predictor([run]), real, "test")
         result["flipped_casing"] = {"rate": figures["rate"],
                                     "per_well": {w: r["rate"] for w, r in figures["per_well"].items()}}
-    write_json(run / MEASURED, result)
+        write_json(run / MEASURED, result)
     return result
 
 

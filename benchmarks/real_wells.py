@@ -129,13 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     figures = {}
     for group in [args.runs] if args.ensemble else [[run] for run in args.runs]:
         name = "+".join(str(run) for run in group)
-        figures[name] = real_well_figures(load_predictor(group), args.real,
-                                          say=lambda text, name=name: print(f"{name}: {text}", flush=True))
+        predictor, say = load_predictor(group), lambda text, name=name: print(f"{name}: {text}", flush=True)
+        figures[name] = real_well_figures(predictor, args.real, say=say)
         pooled = figures[name]["corroded_wells"]
         print(f"{name}: patches {pooled['patch_share']:.1%}, pixels {pooled['pixel_share']:.2%}, false alarms "
               f"{figures[name]['false_alarm']['rate']:.3%}", flush=True)
         if args.flipped:
-            figures[name]["flipped_casing"] = flipped_casing_alarms(load_predictor(group), args.real, "test")
+            figures[name]["flipped_casing"] = flipped_casing_alarms(predictor, args.real, "test", say=say)
             print(f"{name}: false alarms on the real x_test wells upside down "
                   f"{figures[name]['flipped_casing']['rate']:.3%}", flush=True)
     publish(markdown(figures, command), "real-wells", figures, args.json, args.docs)

@@ -182,14 +182,23 @@ def flipped_joint(rng: np.random.Generator, joint: np.ndarray, rule: PaintRule) 
     spikes, ``rule.deep_sigmas`` robust deviations out, which would read as pits) are
     filled; its faint dips, the texture's own ridges turned over, are kept.
     """
-    bad = corrupted_pixels(joint)
-    keep_rows = bad.mean(axis=1) <= MAX_SUSPECT_ROW_SHARE
-    joint, bad = joint[keep_rows], bad[keep_rows]
-    if len(joint) < MIN_JOINT_ROWS:
+    kept = _usable_rows(joint, corrupted_pixels(joint))
+    if kept is None:
         return None
+    joint, bad = kept
     x = -np.where(bad, 0.0, joint).astype(np.float64)
     suspect = binary_dilation(deep_pixels(x, bad, rule.deep_sigmas), structure=np.ones((3, 3), bool)) | bad
-    filled = fill_suspects(rng, x, suspect)
+    return _centred(fill_suspects(rng, x, suspect))
+
+
+def _usable_rows(joint: np.ndarray, suspect: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The joint and its suspect mask without rows mostly suspect; None if too few rows are left."""
+    keep_rows = suspect.mean(axis=1) <= MAX_SUSPECT_ROW_SHARE
+    return None if keep_rows.sum() < MIN_JOINT_ROWS else (joint[keep_rows], suspect[keep_rows])
+
+
+def _centred(filled: np.ndarray) -> np.ndarray:
+    """A filled joint with every row at zero mean, as the bank keeps it (in, float32)."""
     return (filled - filled.mean(axis=1, keepdims=True)).astype(np.float32)
 
 
@@ -220,8 +229,9 @@ def build_bank(path: str | Path, split: str = "train", exclude=FALSE_ALARM_WELLS
         patches = images.of_well(well)
         width = infer_width(patches)
         image = assemble(patches, width)
-        rng = np.random.default_rng([well, 1 if split == "test" else 0])
-        flip_rng = np.random.default_rng([well, 1 if split == "test" else 0, 2])  # apart: the painted joints keep theirs
+        split_key = 1 if split == "test" else 0
+        rng = np.random.default_rng([well, split_key])
+        flip_rng = np.random.default_rng([well, split_key, 2])  # apart: the painted joints keep theirs
         joints, painted, total, flips = [], 0, 0, []
         persistent = persistent_dips(image, rule) if rule.persist_rows else np.zeros(image.shape, bool)
         for rows in joint_rows(image):
@@ -231,12 +241,11 @@ def build_bank(path: str | Path, split: str = "train", exclude=FALSE_ALARM_WELLS
             suspect = suspect_pixels(joint, rule) | persistent[rows]
             if width == 72:  # both halves sample one circumference: paint the same azimuths in both
                 suspect = np.tile(suspect[:, :36] | suspect[:, 36:], 2)
-            keep_rows = suspect.mean(axis=1) <= MAX_SUSPECT_ROW_SHARE
-            joint, suspect = joint[keep_rows], suspect[keep_rows]
-            if len(joint) < MIN_JOINT_ROWS:
+            kept = _usable_rows(joint, suspect)
+            if kept is None:
                 continue
-            filled = fill_suspects(rng, joint, suspect)
-            joints.append((filled - filled.mean(axis=1, keepdims=True)).astype(np.float32))
+            joint, suspect = kept
+            joints.append(_centred(fill_suspects(rng, joint, suspect)))
             painted += int(suspect.sum())
             total += suspect.size
         if joints:

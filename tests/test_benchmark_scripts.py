@@ -320,3 +320,26 @@ def test_groove_slopes_finds_the_drift_of_a_slanted_groove():
     scores = script.slope_scores(image)
     assert script.SLOPES[scores.argmax()] == pytest.approx(0.06, abs=0.011)
     assert scores.max() > 1.5 * scores[list(script.SLOPES).index(0.0)]
+
+
+def test_sensitivity_measures_each_run_on_its_wells_and_the_real_wells_by_the_first(tiny_run, synth_data, tmp_path,
+                                                                                   capsys):
+    import json
+
+    from conftest import write_dataset
+
+    script = load_module("sensitivity")
+    real = tmp_path / "real"
+    write_dataset(real, {1: (2, 36), 9: (2, 72)}, labels=False)
+    out = tmp_path / "s.json"
+    assert script.main(["--runs", str(tiny_run), "--data", str(synth_data), "--real", str(real),
+                        "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    run = figures["runs"][0]
+    assert run["validation"]["source"] == "the validation wells" and run["test"]["source"] == "the test wells"
+    assert run["validation"]["grooves"] == json.loads((tiny_run / "sensitivity.json").read_text())["grooves"]
+    assert sorted(figures["real"]) == ["1", "9"] and figures["real"]["9"]["kind"] == "none"
+    assert all(0 < well["texture_std_in"] < 0.1 for well in figures["real"].values())
+    assert "| well | kind | texture (in)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        script.main(["--runs", str(tiny_run), str(tiny_run), "--data", str(synth_data)])

@@ -35,7 +35,7 @@ MARKER = ".corroseg.json"
 MARKER_SCHEMA = 1
 
 RUN_FILES = ("config.yaml", "scaler.json", "model.safetensors", "metrics.json", "data.json", "threshold.json",
-             "checkpoints", "checkpoints/*.ckpt", "logs", "logs/**")
+             "sensitivity.json", "checkpoints", "checkpoints/*.ckpt", "logs", "logs/**")
 """Entries of a run that prediction, evaluation, export and report read (relative glob patterns)."""
 
 RUN_INPUTS = RUN_FILES + ("folds.json", "oof", "oof/**", "fold_*", "fold_*/**")
@@ -46,7 +46,7 @@ DERIVED_RUN_FILES = ("model.onnx", "report.html")
 
 KNOWN = {
     "run": RUN_FILES + DERIVED_RUN_FILES,
-    "folds": ("config.yaml", "folds.json", "threshold.json", "oof", "oof/well_*.npz", "fold_*") + DERIVED_RUN_FILES,
+    "folds": ("config.yaml", "folds.json", "threshold.json", "sensitivity.json", "oof", "oof/well_*.npz", "fold_*") + DERIVED_RUN_FILES,
     "dataset": ("synth.json", "x_train", "x_train/*.npy", "x_test", "x_test/*.npy", "y_train.csv", "y_test.csv",
                 "wells", "wells/*.npz", "logs", "logs/*.dlis", "logs/*.las"),
     "demo": ("synthetic", "run", "predictions", "predictions/*.npz", "predictions/*.png", "predictions/*.json",

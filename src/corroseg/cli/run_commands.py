@@ -224,6 +224,10 @@ def evaluate(
         console.print("each fold alone: " + ", ".join(
             f"{key} {folds[key]['mean']:.4f} +- {folds[key]['std']:.4f} (min {folds[key]['min']:.4f}, "
             f"max {folds[key]['max']:.4f})" for key in ("iou", "iou_nonempty")))
+    if "sensitivity" in result:
+        from corroseg.infer.sensitivity import describe
+
+        console.print(describe(result["sensitivity"]))
     if "false_alarm" in result:
         fa = result["false_alarm"]
         console.print(f"false alarms on {escape(str(fa['source']))} wells {fa['wells']}: {fa['rate']:.3%} of "
@@ -281,6 +285,7 @@ def predict(
     if resume:
         raise CorrosegUserError("--resume goes with --scheduler (a fleet prediction keeps a manifest to resume from)")
     from corroseg.infer.ensemble import load_predictor
+    from corroseg.infer.sensitivity import describe_well
     from corroseg.workflows.predict import predict_path
 
     predictor = load_predictor(runs, options)
@@ -295,6 +300,7 @@ def predict(
     for well in [result] if result["kind"] == "well" else result["wells"]:
         console.print(f"{escape(str(well['well']))}: {well['rows']} x {well['width']}, {well['corroded_fraction']:.2%} "
                       f"of valid pixels corroded -> {escape(well['npz'])}, {escape(well['png'])}")
+        console.print(f"  {describe_well(well['sensitivity'])}", highlight=False)
         _print_answer(well["answer"])
 
 
@@ -391,6 +397,7 @@ def demo(
 ):
     """Synthesise wells, train the default model, evaluate it, measure false alarms on real wells 9 and 10,
     predict a grooved real well and a synthetic one, and say where everything is."""
+    from corroseg.infer.sensitivity import describe, describe_well
     from corroseg.workflows.demo import check_out, run_demo
 
     check_out(out, force)  # before the banner: a refusal is one line
@@ -414,8 +421,9 @@ def demo(
         fa = summary["real_false_alarms"]
         console.print(f"real wells {fa['wells']} (no corrosion): [bold]{fa['rate']:.3%}[/] of valid pixels "
                       "flagged as corrosion (false alarms)")
-    for picture in summary["pictures"]:
-        console.print(f"picture: {escape(picture)}")
+    console.print(f"faint grooves, on the test wells: {describe(summary['sensitivity']['test'])}", highlight=False)
+    for picture, figures in zip(summary["pictures"], summary["picture_sensitivity"]):
+        console.print(f"picture: {escape(picture)} ({describe_well(figures)})", highlight=False)
     log = summary["log"]
     console.print(f"casing log: {escape(log['log'])} imported as {escape(log['well'])}, then predicted:")
     _print_answer(log)

@@ -114,6 +114,8 @@ class WellPredictor(ABC):
     threshold: float
     policy: CorruptionPolicy
     postprocess: Callable[[np.ndarray, np.ndarray, float], np.ndarray] | None = None
+    sensitivity: dict | None = None
+    """How faint a groove its masks find (:mod:`corroseg.infer.sensitivity`), when measured for these options."""
 
     @abstractmethod
     def predict_well(self, image: np.ndarray) -> np.ndarray:

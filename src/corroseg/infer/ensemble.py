@@ -21,6 +21,7 @@ from corroseg.errors import CorrosegUserError
 from corroseg.infer.bundle import Predictor, WellPredictor
 from corroseg.infer.postprocess import RandomWalker
 from corroseg.infer.options import PredictOptions
+from corroseg.infer.sensitivity import applies, mask_options, read_sensitivity
 from corroseg.train.rundir import RunDir
 
 
@@ -85,9 +86,14 @@ def load_predictor(runs: str | Path | Sequence[str | Path], options: PredictOpti
     options = replace(options or PredictOptions(), **fields).resolve(runs)
     members = member_runs(runs)
     if len(members) == 1 and len(runs) == 1 and not RunDir(runs[0]).is_folds:
-        return Predictor.from_run(members[0], options)
-    loaded = [Predictor.from_run(m, options) for m in members]
-    ensemble = Ensemble(loaded, options.threshold,
-                        RandomWalker.from_config(loaded[0].config) if options.random_walker else None)
-    ensemble.options = options
-    return ensemble
+        predictor = Predictor.from_run(members[0], options)
+    else:
+        loaded = [Predictor.from_run(m, options) for m in members]
+        predictor = Ensemble(loaded, options.threshold,
+                             RandomWalker.from_config(loaded[0].config) if options.random_walker else None)
+        predictor.options = options
+    if len(runs) == 1:  # a run's (or a folds run's) own measurement; an ensemble of runs has none
+        measured = read_sensitivity(runs[0])
+        if applies(measured, mask_options(options.threshold, options.tta, options.random_walker)):
+            predictor.sensitivity = measured
+    return predictor

@@ -16,10 +16,11 @@ import numpy as np
 
 from corroseg.data.challenge import FALSE_ALARM_WELLS, PatchImages, find_label_file, pair, read_images, read_labels
 from corroseg.data.corruption import corrupted_pixels
-from corroseg.data.labelled import is_synthetic
+from corroseg.data.labelled import corrupted_patch_pixels, is_synthetic, load_labelled_wells
 from corroseg.data.wells import WidthOverride, check_width_wells, well_from_patches
 from corroseg.errors import CorrosegInputError
 from corroseg.infer.bundle import WellPredictor
+from corroseg.infer.sensitivity import defect_records, merge_records, summarise
 from corroseg.models import metrics
 
 
@@ -138,8 +139,26 @@ def score_split(predictor: WellPredictor, data: str | Path, split: str = "test",
 
 def evaluate(predictor: WellPredictor, data: str | Path, split: str = "test",
              widths: WidthOverride | None = None, blank_corrupted: bool = True) -> dict:
-    """The figures of :func:`score_split` (what ``corroseg evaluate`` prints)."""
-    return score_split(predictor, data, split, widths=widths, blank_corrupted=blank_corrupted).figures
+    """The figures of :func:`score_split` (what ``corroseg evaluate`` prints), with :func:`split_sensitivity`."""
+    scored = score_split(predictor, data, split, widths=widths, blank_corrupted=blank_corrupted)
+    return {**scored.figures, "sensitivity": split_sensitivity(scored, widths)}
+
+
+def split_sensitivity(scored: ScoredSplit, widths: WidthOverride | None = None) -> dict:
+    """How faint a groove the model found on a scored split (:mod:`corroseg.infer.sensitivity`).
+
+    The truth is the split's labelled wells as training loads them: the physical masks of a
+    synthetic dataset's ``wells/`` where it has them (a groove under a dropout stays one
+    groove), else the label CSV. Pixels of patches holding a corrupted pixel (empty masks by
+    the challenge convention) and of unlabelled patches count neither way.
+    """
+    wells = [w for w in load_labelled_wells(scored.data, scored.split, widths=widths)
+             if scored.wells is None or w.well in scored.wells]
+    records = []
+    for well in wells:
+        mask = well_from_patches(scored.images, well.well, widths).assemble(scored.masks)
+        records.append(defect_records(well.image, well.mask, mask, well.learn & ~corrupted_patch_pixels(well.image)))
+    return summarise(merge_records(records), f"the {scored.split} wells")
 
 
 def synthetic_kinds(data: str | Path, split: str) -> dict[int, str]:

@@ -23,6 +23,7 @@ from corroseg.report.run_info import RunInfo
 from corroseg.report.sections import (
     config_section, curves_section, HOW_TO_READ, per_well_section, pr_section, real_section, reliability_section,
     strips_section, summary_section, worst_patches_section)
+from corroseg.report.sensitivity_section import sensitivity_section
 from corroseg.report.views import WellView
 
 def render_report(run: Path, info: RunInfo, predictor: WellPredictor | None, scored: ScoredSplit | str,
@@ -53,6 +54,8 @@ def build_sections(info: RunInfo, predictor: WellPredictor | None, scored: Score
     labelled = [("per-well", "Per-well scores", per_well_section),
                 ("well-strips", "Best and worst wells", lambda s: strips_section(s, strips)),
                 ("worst-patches", "Worst patches", worst_patches_section),
+                ("faint-grooves", "Faint grooves",
+                 lambda s: sensitivity_section(s, getattr(predictor, "sensitivity", None))),
                 ("reliability", "Reliability of the probabilities",
                  lambda s: reliability_section(s, predictor.threshold)),
                 ("precision-recall", "Precision-recall", lambda s: pr_section(s, predictor.threshold))]

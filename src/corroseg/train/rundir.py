@@ -31,6 +31,7 @@ from corroseg.errors import CorrosegInputError
 
 CONFIG, SCALER, WEIGHTS, METRICS, DATA = "config.yaml", "scaler.json", "model.safetensors", "metrics.json", "data.json"
 THRESHOLD_FILE = "threshold.json"
+SENSITIVITY_FILE = "sensitivity.json"
 ONNX_FILE = "model.onnx"
 REPORT_FILE = "report.html"
 FOLDS_FILE = "folds.json"
@@ -64,6 +65,7 @@ class RunDir:
     metrics = property(lambda self: self.path / METRICS)
     data = property(lambda self: self.path / DATA)
     threshold = property(lambda self: self.path / THRESHOLD_FILE)
+    sensitivity = property(lambda self: self.path / SENSITIVITY_FILE)
     onnx = property(lambda self: self.path / ONNX_FILE)
     report = property(lambda self: self.path / REPORT_FILE)
     folds_file = property(lambda self: self.path / FOLDS_FILE)

@@ -17,7 +17,7 @@ from corroseg.data.wells import Well, load_well
 from corroseg.errors import CorrosegInputError
 from corroseg.guard import check_replaceable, mark, output_lock
 from corroseg.infer.ensemble import load_predictor
-from corroseg.infer.evaluate import false_alarm_figures, score_split
+from corroseg.infer.evaluate import false_alarm_figures, score_split, split_sensitivity
 from corroseg.infer.options import describe_threshold
 from corroseg.infer.threshold import read_threshold
 from corroseg.report.sections import describe_predictor
@@ -144,6 +144,8 @@ def _run_demo(out: Path, real: str | Path | None, say: Callable[[str], None], pr
         "synthetic_test": {k: scores[k] for k in ("iou", "iou_nonempty", "global_iou", "precision", "recall", "f1",
                                                   "false_alarm_rate", "patches", "clean_patches")},
         "pictures": [],
+        "sensitivity": {"test": split_sensitivity(scored), "validation": predictor.sensitivity},
+        "picture_sensitivity": [],
     }
     write_json(out / "evaluation.json", scores)
 
@@ -151,6 +153,7 @@ def _run_demo(out: Path, real: str | Path | None, say: Callable[[str], None], pr
     name, test_well = pictured_test_well(synthetic)
     picture = predict_one_well(predictor, test_well, out / "predictions" / f"synthetic_{name}.npz", force=True)
     summary["pictures"].append(picture["png"])
+    summary["picture_sensitivity"].append(picture["sensitivity"])
     real_path = Path(real) if has_real else None
     real_views = None
     if real_path is not None:
@@ -165,6 +168,7 @@ def _run_demo(out: Path, real: str | Path | None, say: Callable[[str], None], pr
             picture = predict_one_well(predictor, well, out / "predictions" / f"real_well_{number}.npz",
                                        force=True, probability=grooved.probability)
             summary["pictures"].append(picture["png"])
+            summary["picture_sensitivity"].append(picture["sensitivity"])
     else:
         say(f"{real} has no x_train/: skipping the real wells")
     step("predict", t0)

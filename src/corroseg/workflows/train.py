@@ -10,6 +10,10 @@ probabilities, and tunes the threshold on all of them::
     RUN/fold_0 ... fold_K-1  complete runs, each a predictor of its own
     RUN/oof/well_N.npz       out-of-fold probability of every training well
     RUN/threshold.json       threshold tuned on the OOF predictions
+    RUN/sensitivity.json     how faint a groove it finds, measured on the OOF predictions
+
+A single run's ``sensitivity.json`` is measured on its validation wells
+(:mod:`corroseg.infer.sensitivity`), after its threshold is tuned.
 
 A folds run predicts as the ensemble of its folds (``infer.ensemble.load_predictor``).
 """
@@ -28,7 +32,9 @@ from corroseg.data.labelled import LabelledWell, default_excluded_wells, load_la
 from corroseg.errors import CorrosegInputError, CorrosegUserError
 from corroseg.guard import output_lock, refuse_overwriting_inputs
 from corroseg.infer.bundle import Predictor
+from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import iou_nonempty
+from corroseg.infer.sensitivity import defect_records, mask_options, merge_records, summarise, write_sensitivity
 from corroseg.infer.threshold import patch_scoring_arrays, tune_threshold, write_threshold
 from corroseg.models.metrics import challenge_iou
 from corroseg.train.config import (CONFIG, DATA, METRICS, WEIGHTS, TrainConfig, load_config, parse_override,
@@ -59,15 +65,43 @@ def _patches(wells: Sequence[LabelledWell], probabilities: dict[int, np.ndarray]
 
 
 def tune_run(run: str | Path, data: str | Path | None = None) -> dict:
-    """Tune a trained run's threshold on its validation wells; write ``RUN/threshold.json``."""
+    """Tune a trained run's threshold on its validation wells; write ``RUN/threshold.json``.
+
+    Then measure how faint a groove it finds there, with that threshold (``RUN/sensitivity.json``).
+    """
     run = Path(run)
     facts = json.loads((run / DATA).read_text())
     cfg = read_config(run / CONFIG)
     wells = held_out_wells(data or facts["data"], cfg, facts["val_wells"])
-    probability, truth = _patches(wells, predict_held_out(Predictor.from_run(run), wells))
+    probabilities = predict_held_out(Predictor.from_run(run), wells)
+    probability, truth = _patches(wells, probabilities)
     tuned = tune_threshold(probability, truth, "validation", facts["val_wells"])
     write_threshold(run, tuned)
+    measure_sensitivity(run, wells, probabilities, "the validation wells")
     return tuned
+
+
+def measure_sensitivity(run: str | Path, wells: Sequence[LabelledWell], probabilities: dict[int, np.ndarray],
+                        source: str) -> dict:
+    """:func:`held_out_sensitivity` of ``run``, written to ``RUN/sensitivity.json``."""
+    sensitivity = held_out_sensitivity(run, wells, probabilities, source)
+    write_sensitivity(run, sensitivity)
+    return sensitivity
+
+
+def held_out_sensitivity(run: str | Path, wells: Sequence[LabelledWell], probabilities: dict[int, np.ndarray],
+                         source: str) -> dict:
+    """How faint a groove ``run`` finds on held-out ``wells`` (their probabilities given).
+
+    The masks are the ones ``corroseg predict`` makes by default (its threshold and post-processing).
+    """
+    predictor = load_predictor([run])
+    records = [defect_records(w.image, w.mask, predictor.segment_well(w.image, probabilities[w.well]), w.learn)
+               for w in wells]
+    options = predictor.options
+    sensitivity = {**summarise(merge_records(records), source), "wells": sorted(int(w.well) for w in wells),
+                   "mask_options": mask_options(options.threshold, options.tta, options.random_walker)}
+    return sensitivity
 
 
 def train(
@@ -189,8 +223,10 @@ def cross_validate(
         per_fold.append(_fold_figures(k, wells, probabilities))
     say("tuning the threshold on the out-of-fold predictions")
     every = held_out_wells(data, cfg, [w for group in assignment for w in group])
-    probability, truth = _patches(every, {w.well: read_oof(out, w.well) for w in every})
+    oof = {w.well: read_oof(out, w.well) for w in every}
+    probability, truth = _patches(every, oof)
     write_threshold(out, tune_threshold(probability, truth, "out-of-fold", [w.well for w in every]))
+    measure_sensitivity(out, every, oof, "the out-of-fold predictions")
     summary = json.loads(RunDir(out).folds_file.read_text())
     ious = [f["iou"] for f in per_fold]
     summary.update(per_fold=per_fold, oof_iou_mean=float(np.mean(ious)), oof_iou_std=float(np.std(ious)))

@@ -1,0 +1,253 @@
+"""How faint a defect a model finds: detection against depth, in units of the casing's own texture.
+
+A groove's depth alone does not say whether a model can see it: 0.012 in is plain on a
+quiet casing and lost in a loud one. So each labelled defect is measured against its
+well's texture: its **contrast** is its depth (the median of the pixels around it minus
+the median of its own pixels, in inches) over the well's texture (the robust standard
+deviation of its valid pixels, in inches). A model's sensitivity is the share of defects
+found at each contrast, and the contrasts at which half and nine in ten are found
+(``contrast_50``, ``contrast_90``; a logistic fit in log contrast).
+
+Measured on held-out labelled wells (a run's validation wells when it is trained,
+``RUN/sensitivity.json``; the test wells by ``corroseg evaluate``), it turns into a statement
+about any well predicted later: on a casing whose texture is ``s`` in, the model finds
+half of the grooves ``contrast_50 * s`` in deep (:func:`faintest_found`). Synthetic
+defects are a model of real corrosion, so this is a figure of the model on synthetic
+casing, scaled by the real casing's texture: a guide, not a guarantee.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from corroseg.atomic import write_json
+from corroseg.errors import CorrosegInputError
+from corroseg.train.rundir import SENSITIVITY_FILE
+
+COLLAR_IN = 0.08
+"""Deviations beyond this (in) are collars or tool spikes, not texture: left out of every median."""
+
+RING_PX = 3
+"""Width (px) of the ring of pixels around a defect that gives its local casing level."""
+
+GROOVE_ROWS = 36
+"""A defect spanning at least this many rows (one patch) is a groove; shorter ones (pits, short
+defects) are counted apart: the question here is how faint a groove the model follows."""
+
+MIN_PIXELS = 24
+"""Defects with fewer valid casing pixels than this (mostly on no-data or collars) are left out."""
+
+FOUND_SHARE = 0.5
+"""A defect counts as found when at least this share of its pixels is flagged."""
+
+CONTRAST_BINS = (-np.inf, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, np.inf)
+"""Edges of the contrast bins of the table (depth over texture)."""
+
+RECORD_KEYS = ("pixels", "rows", "depth_in", "contrast", "found_share")
+
+MAD_TO_STD = 1.4826
+"""Median absolute deviation to standard deviation for a normal distribution."""
+
+
+def texture_std_in(image: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """The casing's texture: robust standard deviation (in) of a well's valid deviations.
+
+    Collar and spike pixels (beyond ``COLLAR_IN``) are left out; the median absolute
+    deviation keeps the rest of the corrosion from inflating it. NaN when nothing is valid.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    keep = np.isfinite(image) & (np.abs(image) < COLLAR_IN)
+    if valid is not None:
+        keep &= np.asarray(valid, dtype=bool)
+    values = image[keep]
+    if not values.size:
+        return float("nan")
+    return float(MAD_TO_STD * np.median(np.abs(values - np.median(values))))
+
+
+def defect_records(image: np.ndarray, truth: np.ndarray, mask: np.ndarray,
+                   valid: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Every labelled defect of one well: its size, depth, contrast and the share of it flagged.
+
+    Parameters
+    ----------
+    image : ndarray (rows, width)
+        Thickness deviations, in.
+    truth, mask : ndarray (rows, width)
+        The labels and the model's mask (0/1).
+    valid : ndarray (rows, width), optional
+        Pixels with a reading; default: the finite ones.
+
+    Returns
+    -------
+    dict of ndarray, one entry per defect (8-connected labelled pixels; a defect cut by
+    the azimuth seam counts as two): ``pixels``, ``depth_in``, ``contrast`` (depth over
+    the well's :func:`texture_std_in`), ``rows`` (the depth rows it spans) and ``found_share``.
+    Defects with fewer than ``MIN_PIXELS`` valid casing pixels or no ring of casing around
+    them are left out.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    valid = np.isfinite(image) if valid is None else np.asarray(valid, dtype=bool) & np.isfinite(image)
+    truth = np.asarray(truth, dtype=bool)
+    casing = valid & (np.abs(np.nan_to_num(image)) < COLLAR_IN)
+    texture = texture_std_in(image, valid & ~truth)
+    labels, count = ndimage.label(truth, structure=np.ones((3, 3), dtype=bool))
+    records: dict[str, list] = {key: [] for key in RECORD_KEYS}
+    pad = RING_PX + 1
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        rows = slice(max(box[0].start - pad, 0), box[0].stop + pad)
+        cols = slice(max(box[1].start - pad, 0), box[1].stop + pad)
+        defect = labels[rows, cols] == index
+        inside = defect & casing[rows, cols]
+        ring = ndimage.binary_dilation(defect, iterations=RING_PX) & ~truth[rows, cols] & casing[rows, cols]
+        if inside.sum() < MIN_PIXELS or not ring.any():
+            continue
+        window = image[rows, cols]
+        depth = float(np.median(window[ring]) - np.median(window[inside]))
+        records["pixels"].append(int(inside.sum()))
+        records["rows"].append(int(box[0].stop - box[0].start))
+        records["depth_in"].append(depth)
+        records["contrast"].append(depth / texture if texture > 0 else float("nan"))
+        records["found_share"].append(float(np.asarray(mask[rows, cols], dtype=bool)[inside].mean()))
+    return {key: np.asarray(values, dtype=np.int64 if key in ("pixels", "rows") else np.float64)
+            for key, values in records.items()}
+
+
+def merge_records(parts: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The defect records of several wells as one set."""
+    parts = list(parts)
+    if not parts:
+        return {key: np.zeros(0) for key in RECORD_KEYS}
+    return {key: np.concatenate([p[key] for p in parts]) for key in RECORD_KEYS}
+
+
+def summarise(records: dict[str, np.ndarray], source: str = "") -> dict:
+    """A model's sensitivity from the defect records of held-out labelled wells.
+
+    Returns ``grooves`` (how many defects span ``GROOVE_ROWS`` rows or more), ``table``
+    (per contrast bin of the grooves: how many, share found, share of their pixels
+    flagged, median depth in in), ``contrast_50`` and ``contrast_90`` (contrasts at which
+    half / nine in ten grooves are found: a logistic fit of found or not against log
+    contrast; None when the grooves cannot support one), ``short_defects`` (the shorter
+    ones: how many, share found) and ``source``.
+    """
+    contrast = np.asarray(records["contrast"], dtype=np.float64)
+    found = np.asarray(records["found_share"], dtype=np.float64) >= FOUND_SHARE
+    usable = np.isfinite(contrast)
+    groove = usable & (np.asarray(records["rows"]) >= GROOVE_ROWS)
+    short = usable & ~groove
+    table = []
+    for low, high in zip(CONTRAST_BINS[:-1], CONTRAST_BINS[1:]):
+        inside = groove & (contrast >= low) & (contrast < high)
+        if inside.any():
+            pixels = np.asarray(records["pixels"])[inside]
+            flagged = np.asarray(records["found_share"])[inside] * pixels
+            table.append({"contrast_from": None if np.isinf(low) else low,
+                          "contrast_to": None if np.isinf(high) else high,
+                          "grooves": int(inside.sum()), "found": float(found[inside].mean()),
+                          "pixels_flagged": float(flagged.sum() / pixels.sum()),
+                          "median_depth_in": float(np.median(np.asarray(records["depth_in"])[inside]))})
+    fit = _logistic_fit(np.log(np.clip(contrast[groove], 0.05, None)), found[groove])
+    return {"grooves": int(groove.sum()), "groove_rows": GROOVE_ROWS, "found_share_rule": FOUND_SHARE,
+            "table": table, "contrast_50": _contrast_at(fit, 0.5), "contrast_90": _contrast_at(fit, 0.9),
+            "short_defects": {"defects": int(short.sum()),
+                              "found": float(found[short].mean()) if short.any() else None},
+            "source": source}
+
+
+def _logistic_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+    """Intercept and slope of P(found) = 1 / (1 + exp(-(a + b x))), or None without both outcomes."""
+    if len(x) < 10 or y.all() or not y.any():
+        return None
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1e4).fit(x.reshape(-1, 1), y.astype(int))
+    return float(model.intercept_[0]), float(model.coef_[0, 0])
+
+
+def _contrast_at(fit: tuple[float, float] | None, probability: float) -> float | None:
+    if fit is None or fit[1] <= 0:  # found less often as defects deepen: no honest figure
+        return None
+    a, b = fit
+    return float(np.exp((np.log(probability / (1 - probability)) - a) / b))
+
+
+def faintest_found(sensitivity: dict | None, texture_in: float) -> dict:
+    """What a model's sensitivity says about a well whose texture is ``texture_in`` (in).
+
+    Returns ``texture_std_in`` and, when the sensitivity holds them, ``depth_found_half_in``
+    and ``depth_found_most_in``: the groove depths (in) found half of the time and nine
+    times in ten on a casing of that texture.
+    """
+    figures = {"texture_std_in": texture_in}
+    if sensitivity is None or not np.isfinite(texture_in):
+        return figures
+    for key, name in (("contrast_50", "depth_found_half_in"), ("contrast_90", "depth_found_most_in")):
+        if sensitivity.get(key) is not None:
+            figures[name] = float(sensitivity[key] * texture_in)
+    return figures
+
+
+def write_sensitivity(run: str | Path, sensitivity: dict) -> Path:
+    """Write ``RUN/sensitivity.json`` atomically."""
+    return write_json(Path(run) / SENSITIVITY_FILE, sensitivity)
+
+
+def read_sensitivity(run: str | Path) -> dict | None:
+    """A run's measured sensitivity, or None when it has none (a run trained before it was measured)."""
+    path = Path(run) / SENSITIVITY_FILE
+    if not path.is_file():
+        return None
+    try:
+        sensitivity = json.loads(path.read_text())
+    except ValueError as exc:
+        raise CorrosegInputError(path, f"unreadable sensitivity ({exc})") from None
+    if not isinstance(sensitivity, dict):
+        raise CorrosegInputError(path, "unreadable sensitivity (not a JSON object)")
+    return sensitivity
+
+
+def describe(sensitivity: dict | None) -> str:
+    """A model's sensitivity in one sentence (what ``evaluate`` and ``report`` say)."""
+    if sensitivity is None:
+        return "sensitivity to faint grooves: not measured for this run with these prediction options"
+    if sensitivity.get("contrast_50") is None:
+        return (f"sensitivity to faint grooves: {sensitivity.get('grooves', 0)} grooves on {sensitivity.get('source')} "
+                "do not support a figure (too few, or all found or all missed)")
+    most = sensitivity.get("contrast_90")
+    return (f"grooves are found half of the time from {sensitivity['contrast_50']:.2f} times the casing's texture "
+            f"deep, nine times in ten from {'n/a' if most is None else f'{most:.2f} times'} "
+            f"({sensitivity['grooves']} grooves of {sensitivity.get('source')}; texture: robust std of the well's "
+            "deviations)")
+
+
+def describe_well(figures: dict) -> str:
+    """What :func:`faintest_found` says about one well, in one sentence with units."""
+    texture = figures.get("texture_std_in")
+    if texture is None or not np.isfinite(texture):
+        return "casing texture: no valid reading"
+    text = f"casing texture {texture:.4f} in"
+    if "depth_found_half_in" in figures:
+        most = figures.get("depth_found_most_in")
+        text += (f": grooves about {figures['depth_found_half_in']:.4f} in deep are found half of the time"
+                 + ("" if most is None else f", {most:.4f} in nine times in ten") + "; fainter ones are mostly missed")
+    return text
+
+
+def mask_options(threshold: float, tta: bool, random_walker: bool) -> dict:
+    """The prediction options a sensitivity holds for (it is a property of the masks they make)."""
+    return {"threshold": float(threshold), "tta": bool(tta), "random_walker": bool(random_walker)}
+
+
+def applies(sensitivity: dict | None, options: dict) -> bool:
+    """Whether a measured sensitivity holds for masks made with ``options`` (:func:`mask_options`)."""
+    if sensitivity is None or not isinstance(sensitivity.get("mask_options"), dict):
+        return False
+    measured = sensitivity["mask_options"]
+    return (abs(float(measured.get("threshold", -1)) - options["threshold"]) < 1e-9
+            and measured.get("tta") == options["tta"] and measured.get("random_walker") == options["random_walker"])

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from corroseg.atomic import write_json
 from corroseg.data.challenge import read_images
 from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.wells import well_from_patches
@@ -46,7 +47,7 @@ def run_figures(run: Path, data: Path) -> dict:
     facts = json.loads((run / "data.json").read_text())
     wells = held_out_wells(data, read_config(run / "config.yaml"), facts["val_wells"])
     predictor = load_predictor([run])
-    validation = held_out_sensitivity(run, wells, predict_held_out(predictor, wells), "the validation wells")
+    validation = held_out_sensitivity(predictor, wells, predict_held_out(predictor, wells), "the validation wells")
     test = split_sensitivity(score_split(predictor, data, "test"))
     return {"run": str(run), "data": str(data), "validation": validation, "test": test}
 
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(runs, real))
     print(f"\n`python benchmarks/sensitivity.py {shlex.join(map(str, argv if argv is not None else sys.argv[1:]))}`")
     if args.json:
-        args.json.write_text(json.dumps({"runs": runs, "real": real}, indent=1))
+        write_json(args.json, {"runs": runs, "real": real})
     return 0
 
 

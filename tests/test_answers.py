@@ -145,6 +145,11 @@ def test_predict_without_a_run_uses_the_shipped_model(tmp_path):
     assert "shipped model" in result.output and "joints" in result.output
     record = json.loads((tmp_path / "w.json").read_text())
     assert record["runs"] == [str(SHIPPED_RUN)] and record["options"]["tta"] is True
+    sensitivity = record["sensitivity"]  # the shipped model's measured sensitivity, in inches for this well
+    shipped = json.loads((SHIPPED_RUN / "sensitivity.json").read_text())
+    assert sensitivity["depth_found_half_in"] == pytest.approx(shipped["contrast_50"] * sensitivity["texture_std_in"])
+    assert "in deep (median) are found half of the time" in result.output
+    assert any("in deep (median) are found half of the time" in note for note in record["answer"]["notes"])  # and the .xlsx
 
 
 def test_a_wide_loss_is_sized_from_the_absolute_thickness():

@@ -15,6 +15,7 @@ from corroseg.cli import app
 from corroseg.data.labelled import load_labelled_wells
 from corroseg.errors import CorrosegUserError
 from corroseg.infer.bundle import Predictor
+from corroseg.infer.ensemble import load_predictor
 from corroseg.train.rundir import RunDir
 from corroseg.data.splits import well_folds as assign_folds
 from corroseg.workflows.train import cross_validate, read_oof
@@ -69,6 +70,9 @@ def test_folds_hold_out_each_well_once_and_keep_its_oof_prediction(folds_run, sy
     tuned = json.loads((folds_run / "threshold.json").read_text())
     assert tuned["source"] == "out-of-fold" and sorted(tuned["wells"]) == sorted(wells)
     assert tuned["iou"] >= tuned["iou_at_0.5"]
+    measured = json.loads((folds_run / "sensitivity.json").read_text())  # on every well, out of fold
+    assert measured["source"].startswith("the out-of-fold predictions") and sorted(measured["wells"]) == sorted(wells)
+    assert load_predictor([folds_run]).sensitivity == measured
 
 
 def test_resume_trains_only_the_missing_fold(folds_run, synth_data, tmp_path):

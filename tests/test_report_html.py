@@ -40,6 +40,7 @@ SECTIONS = {
     "per-well": "Per-well scores",
     "well-strips": "Best and worst wells",
     "worst-patches": "Worst patches",
+    "faint-grooves": "Faint grooves",
     "reliability": "Reliability of the probabilities",
     "precision-recall": "Precision-recall",
     "log-view": "As a casing log",
@@ -88,8 +89,26 @@ def test_every_section_is_there_in_order(report):
     for name in SECTIONS:
         assert f'href="#{name}"' in text  # the table of contents links every section
     assert any("predicting" in m for m in messages)
-    for name in ("per-well", "well-strips", "worst-patches", "reliability", "precision-recall"):
+    for name in ("per-well", "well-strips", "worst-patches", "faint-grooves", "reliability", "precision-recall"):
         assert 'class="missing"' not in section(text, name), name
+
+
+def test_faint_grooves_are_counted_by_contrast_beside_the_runs_own_figure(report, predictor, synth_data, tiny_run):
+    from corroseg.infer.evaluate import score_split, split_sensitivity
+
+    _, text, _ = report
+    faint = section(text, "faint-grooves")
+    expected = split_sensitivity(score_split(predictor, synth_data, "test"))
+    rows = table_rows(faint)
+    assert sum(int(row[1]) for row in rows) == expected["grooves"] > 0
+    assert [row[0] for row in rows][0] in ("under 0.5", "0.5 to 1", "1 to 1.5", "1.5 to 2", "2 to 3")
+    assert "data:image/png;base64," in faint
+    from corroseg.infer.sensitivity import read_sensitivity
+    from corroseg.report.sensitivity_section import sensitivity_section
+
+    scored = score_split(predictor, synth_data, "test")
+    assert "own figure (sensitivity.json)" in sensitivity_section(scored, read_sensitivity(tiny_run)).body
+    assert "own figure (none for these options)" in sensitivity_section(scored, None).body
 
 
 def test_the_best_well_is_shown_as_a_casing_log_with_its_tally(report):

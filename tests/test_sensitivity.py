@@ -89,14 +89,46 @@ def test_no_figure_when_grooves_cannot_support_one():
 
 
 def test_a_well_gets_the_depths_its_texture_allows():
-    sensitivity = {"contrast_50": 0.8, "contrast_90": 1.2}
+    sensitivity = {"contrast_50": 0.8, "contrast_90": 1.2, "grooves": 40, "source": "the validation wells"}
     figures = faintest_found(sensitivity, 0.015)
     assert figures["depth_found_half_in"] == pytest.approx(0.012)
     assert figures["depth_found_most_in"] == pytest.approx(0.018)
-    assert "0.0120 in deep are found half of the time" in describe_well(figures)
-    assert faintest_found(None, 0.015) == {"texture_std_in": 0.015}
-    assert describe_well(faintest_found(None, 0.015)) == "casing texture 0.0150 in"
-    assert describe_well(faintest_found(sensitivity, float("nan"))) == "casing texture: no valid reading"
+    said = describe_well(figures)
+    assert "0.012 in deep (median) are found half of the time, 0.018 in nine times in ten" in said
+    assert "40 synthetic grooves of the validation wells (grooves: 36 rows or longer)" in said
+    assert faintest_found(None, 0.015) == {"texture_std_in": 0.015, "measured_on": None}
+    assert describe_well(faintest_found(None, 0.015)) == ("casing texture 0.015 in; how faint a groove is found: "
+                                                          "not measured for these runs and options")
+    assert "no figure from 3 synthetic grooves" in describe_well(faintest_found({"grooves": 3, "contrast_50": None}, 0.015))
+    for texture in (float("nan"), 0.0):  # no reading, or a flat (quantised) log: no depth in inches
+        figures = faintest_found(sensitivity, texture)
+        assert "depth_found_half_in" not in figures and "not measurable" in describe_well(figures)
+
+
+def test_a_deep_groove_is_measured_whole_and_not_taken_for_a_collar():
+    image, truth = _groove(_casing(sigma=0.01), column=10, depth_in=0.2)
+    records = defect_records(image, truth, truth)
+    assert len(records["pixels"]) == 1 and records["pixels"][0] == 400
+    assert records["depth_in"][0] == pytest.approx(0.2, abs=0.003)
+
+
+def test_a_flat_noisy_curve_gives_no_wild_figure():
+    rng = np.random.default_rng(4)
+    contrast = rng.uniform(0.5, 3.0, 40)
+    for found in (rng.random(40) < 0.5, contrast < 1.0):  # found at random; found less as grooves deepen
+        summary = summarise(_records(contrast, found.astype(float)))
+        for key in ("contrast_50", "contrast_90"):
+            assert summary[key] is None or 0.5 <= summary[key] <= 3.0
+
+
+def test_a_hand_edited_sensitivity_is_refused_in_one_line(tmp_path):
+    good = {"contrast_50": 0.9, "contrast_90": 1.3, "mask_options": mask_options(0.5, True, True)}
+    (tmp_path / "sensitivity.json").write_text(json.dumps(good))
+    assert read_sensitivity(tmp_path) == good
+    for bad in ({**good, "contrast_50": "x"}, {**good, "contrast_90": -1}, {**good, "mask_options": {"tta": True}}):
+        (tmp_path / "sensitivity.json").write_text(json.dumps(bad))
+        with pytest.raises(CorrosegInputError, match="unreadable sensitivity"):
+            read_sensitivity(tmp_path)
 
 
 def test_a_sensitivity_holds_only_for_the_options_it_was_measured_with():
@@ -126,7 +158,7 @@ def test_training_measures_it_and_predict_states_it(tiny_run, synth_data, tmp_pa
     assert result.exit_code == 0, result.output
     written = json.loads((tmp_path / "p.json").read_text())["sensitivity"]
     assert written["depth_found_half_in"] == pytest.approx(0.9 * written["texture_std_in"])
-    assert "in deep are found half of the time" in result.output
+    assert "in deep (median) are found half of the time" in result.output
 
     (run / "sensitivity.json").write_text("{not json")
     with pytest.raises(CorrosegInputError, match="unreadable sensitivity"):

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import ndimage
 
 from corroseg.atomic import write_json
+from corroseg.data.corruption import corrupted_pixels
 from corroseg.errors import CorrosegInputError
 from corroseg.train.rundir import SENSITIVITY_FILE
 
@@ -40,7 +41,7 @@ GROOVE_ROWS = 36
 defects) are counted apart: the question here is how faint a groove the model follows."""
 
 MIN_PIXELS = 24
-"""Defects with fewer valid casing pixels than this (mostly on no-data or collars) are left out."""
+"""Defects with fewer valid pixels than this (mostly on no-data) are left out."""
 
 FOUND_SHARE = 0.5
 """A defect counts as found when at least this share of its pixels is flagged."""
@@ -81,20 +82,20 @@ def defect_records(image: np.ndarray, truth: np.ndarray, mask: np.ndarray,
     truth, mask : ndarray (rows, width)
         The labels and the model's mask (0/1).
     valid : ndarray (rows, width), optional
-        Pixels with a reading; default: the finite ones.
+        Pixels to count; corrupted readings (NaN, placeholders) never count.
 
     Returns
     -------
     dict of ndarray, one entry per defect (8-connected labelled pixels; a defect cut by
     the azimuth seam counts as two): ``pixels``, ``depth_in``, ``contrast`` (depth over
     the well's :func:`texture_std_in`), ``rows`` (the depth rows it spans) and ``found_share``.
-    Defects with fewer than ``MIN_PIXELS`` valid casing pixels or no ring of casing around
-    them are left out.
+    Defects with fewer than ``MIN_PIXELS`` valid pixels or no ring of casing around them
+    (valid, collars and spikes left out) are left out.
     """
     image = np.asarray(image, dtype=np.float64)
-    valid = np.isfinite(image) if valid is None else np.asarray(valid, dtype=bool) & np.isfinite(image)
+    valid = ~corrupted_pixels(image) & (True if valid is None else np.asarray(valid, dtype=bool))
     truth = np.asarray(truth, dtype=bool)
-    casing = valid & (np.abs(np.nan_to_num(image)) < COLLAR_IN)
+    casing = valid & (np.abs(np.where(valid, image, 0.0)) < COLLAR_IN)  # around a defect: no collar or spike
     texture = texture_std_in(image, valid & ~truth)
     labels, count = ndimage.label(truth, structure=np.ones((3, 3), dtype=bool))
     records: dict[str, list] = {key: [] for key in RECORD_KEYS}
@@ -103,7 +104,7 @@ def defect_records(image: np.ndarray, truth: np.ndarray, mask: np.ndarray,
         rows = slice(max(box[0].start - pad, 0), box[0].stop + pad)
         cols = slice(max(box[1].start - pad, 0), box[1].stop + pad)
         defect = labels[rows, cols] == index
-        inside = defect & casing[rows, cols]
+        inside = defect & valid[rows, cols]  # however deep: a deep groove is not a collar
         ring = ndimage.binary_dilation(defect, iterations=RING_PX) & ~truth[rows, cols] & casing[rows, cols]
         if inside.sum() < MIN_PIXELS or not ring.any():
             continue
@@ -152,9 +153,11 @@ def summarise(records: dict[str, np.ndarray], source: str = "") -> dict:
                           "grooves": int(inside.sum()), "found": float(found[inside].mean()),
                           "pixels_flagged": float(flagged.sum() / pixels.sum()),
                           "median_depth_in": float(np.median(np.asarray(records["depth_in"])[inside]))})
-    fit = _logistic_fit(np.log(np.clip(contrast[groove], 0.05, None)), found[groove])
+    observed = np.clip(contrast[groove], 0.05, None)
+    fit = _logistic_fit(np.log(observed), found[groove])
     return {"grooves": int(groove.sum()), "groove_rows": GROOVE_ROWS, "found_share_rule": FOUND_SHARE,
-            "table": table, "contrast_50": _contrast_at(fit, 0.5), "contrast_90": _contrast_at(fit, 0.9),
+            "table": table, "contrast_50": _contrast_at(fit, 0.5, observed),
+            "contrast_90": _contrast_at(fit, 0.9, observed),
             "short_defects": {"defects": int(short.sum()),
                               "found": float(found[short].mean()) if short.any() else None},
             "source": source}
@@ -170,22 +173,35 @@ def _logistic_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
     return float(model.intercept_[0]), float(model.coef_[0, 0])
 
 
-def _contrast_at(fit: tuple[float, float] | None, probability: float) -> float | None:
-    if fit is None or fit[1] <= 0:  # found less often as defects deepen: no honest figure
+def _contrast_at(fit: tuple[float, float] | None, probability: float, observed: np.ndarray) -> float | None:
+    """The contrast where the fit reaches ``probability``; None outside the ``observed`` contrasts.
+
+    A fit that does not rise with depth, or that places the answer where no groove was seen
+    (a flat, noisy curve extrapolated), gives no figure rather than a wild one.
+    """
+    if fit is None or fit[1] <= 0 or not len(observed):
         return None
     a, b = fit
-    return float(np.exp((np.log(probability / (1 - probability)) - a) / b))
+    with np.errstate(over="ignore"):
+        contrast = float(np.exp((np.log(probability / (1 - probability)) - a) / b))
+    return contrast if np.isfinite(contrast) and observed.min() <= contrast <= observed.max() else None
 
 
 def faintest_found(sensitivity: dict | None, texture_in: float) -> dict:
     """What a model's sensitivity says about a well whose texture is ``texture_in`` (in).
 
-    Returns ``texture_std_in`` and, when the sensitivity holds them, ``depth_found_half_in``
-    and ``depth_found_most_in``: the groove depths (in) found half of the time and nine
+    Returns ``texture_std_in``, ``measured_on`` (what the sensitivity was measured on, or None
+    when there is none for these runs and options) and, when the sensitivity holds them and
+    the texture is a measurement (finite, above 0), ``depth_found_half_in`` and
+    ``depth_found_most_in``: the median groove depths (in) found half of the time and nine
     times in ten on a casing of that texture.
     """
-    figures = {"texture_std_in": texture_in}
-    if sensitivity is None or not np.isfinite(texture_in):
+    figures = {"texture_std_in": texture_in, "measured_on": None}
+    if sensitivity is None:
+        return figures
+    figures["measured_on"] = (f"{sensitivity.get('grooves', 0)} synthetic grooves of {sensitivity.get('source', '?')} "
+                              f"(grooves: {sensitivity.get('groove_rows', GROOVE_ROWS)} rows or longer)")
+    if not (np.isfinite(texture_in) and texture_in > 0):
         return figures
     for key, name in (("contrast_50", "depth_found_half_in"), ("contrast_90", "depth_found_most_in")):
         if sensitivity.get(key) is not None:
@@ -209,6 +225,14 @@ def read_sensitivity(run: str | Path) -> dict | None:
         raise CorrosegInputError(path, f"unreadable sensitivity ({exc})") from None
     if not isinstance(sensitivity, dict):
         raise CorrosegInputError(path, "unreadable sensitivity (not a JSON object)")
+    for key in ("contrast_50", "contrast_90"):
+        value = sensitivity.get(key)
+        if value is not None and not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
+            raise CorrosegInputError(path, f"unreadable sensitivity ({key} {value!r} is not a positive number)")
+    options = sensitivity.get("mask_options")
+    if not (isinstance(options, dict) and isinstance(options.get("threshold"), int | float)
+            and isinstance(options.get("tta"), bool) and isinstance(options.get("random_walker"), bool)):
+        raise CorrosegInputError(path, "unreadable sensitivity (mask_options needs a threshold, tta and random_walker)")
     return sensitivity
 
 
@@ -229,14 +253,17 @@ def describe(sensitivity: dict | None) -> str:
 def describe_well(figures: dict) -> str:
     """What :func:`faintest_found` says about one well, in one sentence with units."""
     texture = figures.get("texture_std_in")
-    if texture is None or not np.isfinite(texture):
-        return "casing texture: no valid reading"
-    text = f"casing texture {texture:.4f} in"
-    if "depth_found_half_in" in figures:
-        most = figures.get("depth_found_most_in")
-        text += (f": grooves about {figures['depth_found_half_in']:.4f} in deep are found half of the time"
-                 + ("" if most is None else f", {most:.4f} in nine times in ten") + "; fainter ones are mostly missed")
-    return text
+    if texture is None or not np.isfinite(texture) or texture <= 0:
+        return "casing texture: not measurable (no valid reading, or no spread)"
+    text = f"casing texture {texture:.3f} in"
+    if figures.get("measured_on") is None:
+        return text + "; how faint a groove is found: not measured for these runs and options"
+    if "depth_found_half_in" not in figures:
+        return text + f"; how faint a groove is found: no figure from {figures['measured_on']}"
+    most = figures.get("depth_found_most_in")
+    return (text + f": grooves about {figures['depth_found_half_in']:.3f} in deep (median) are found half of the time"
+            + ("" if most is None else f", {most:.3f} in nine times in ten")
+            + f"; fainter ones are mostly missed (measured on {figures['measured_on']})")
 
 
 def mask_options(threshold: float, tta: bool, random_walker: bool) -> dict:

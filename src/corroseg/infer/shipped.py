@@ -14,7 +14,8 @@ from pathlib import Path
 from corroseg.errors import CorrosegUserError
 
 SHIPPED_RUN = Path(__file__).resolve().parents[1] / "shipped_model"
-SHIPPED_FILES = ("config.yaml", "scaler.json", "model.safetensors", "threshold.json", "metrics.json", "data.json")
+SHIPPED_FILES = ("config.yaml", "scaler.json", "model.safetensors", "threshold.json", "sensitivity.json", "metrics.json",
+                 "data.json")
 
 
 def shipped_run() -> Path:

@@ -47,7 +47,7 @@ from corroseg.data.wells import Well, WidthOverride, check_width_wells, load_wel
 from corroseg.errors import CorrosegInputError
 from corroseg.guard import RUN_INPUTS, output_lock, refuse_overwriting_inputs
 from corroseg.infer.bundle import WellPredictor
-from corroseg.infer.sensitivity import faintest_found, texture_std_in
+from corroseg.infer.sensitivity import describe_well, faintest_found, texture_std_in
 from corroseg.infer.tiles import ROWS_DONE
 from corroseg.interpret.answers import WellAnswer, answer_well, casing_of
 from corroseg.interpret.defects import write_defects_csv
@@ -140,7 +140,8 @@ def predict_one_well(predictor: WellPredictor, well: Well, out: str | Path, forc
                "png": str(png), "json": str(note),
                "corroded_fraction": float(mask[valid].mean()) if valid.any() else 0.0,
                "sensitivity": faintest_found(predictor.sensitivity, texture_std_in(well.image, valid & (mask == 0)))}
-    answer = None if sizes is None else answer_well(well, probability, mask, sizes, (why_not,) if why_not else ())
+    notes = (*((why_not,) if why_not else ()), describe_well(summary["sensitivity"]))  # the answer's limits, beside it
+    answer = None if sizes is None else answer_well(well, probability, mask, sizes, notes)
     summary["answer"] = {"skipped": why_not} if answer is None else {
         **answer.summary(), **{key: str(path) for key, path in extra.items()}}
     with contextlib.ExitStack() as stack:

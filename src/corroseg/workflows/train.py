@@ -13,7 +13,8 @@ probabilities, and tunes the threshold on all of them::
     RUN/sensitivity.json     how faint a groove it finds, measured on the OOF predictions
 
 A single run's ``sensitivity.json`` is measured on its validation wells
-(:mod:`corroseg.infer.sensitivity`), after its threshold is tuned.
+(:mod:`corroseg.infer.sensitivity`) with the masks ``predict`` makes by default (the
+config's threshold, not the tuned one unless the config says so; TTA and walker as configured).
 
 A folds run predicts as the ensemble of its folds (``infer.ensemble.load_predictor``).
 """
@@ -31,7 +32,7 @@ from corroseg.atomic import atomic_path, write_json
 from corroseg.data.labelled import LabelledWell, default_excluded_wells, load_labelled_wells, require_learnable
 from corroseg.errors import CorrosegInputError, CorrosegUserError
 from corroseg.guard import output_lock, refuse_overwriting_inputs
-from corroseg.infer.bundle import Predictor
+from corroseg.infer.bundle import Predictor, WellPredictor
 from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import iou_nonempty
 from corroseg.infer.sensitivity import defect_records, mask_options, merge_records, summarise, write_sensitivity
@@ -67,35 +68,37 @@ def _patches(wells: Sequence[LabelledWell], probabilities: dict[int, np.ndarray]
 def tune_run(run: str | Path, data: str | Path | None = None) -> dict:
     """Tune a trained run's threshold on its validation wells; write ``RUN/threshold.json``.
 
-    Then measure how faint a groove it finds there, with that threshold (``RUN/sensitivity.json``).
+    Then measure how faint a groove it finds there with the masks ``predict`` makes by
+    default (``RUN/sensitivity.json``).
     """
     run = Path(run)
     facts = json.loads((run / DATA).read_text())
     cfg = read_config(run / CONFIG)
     wells = held_out_wells(data or facts["data"], cfg, facts["val_wells"])
-    probabilities = predict_held_out(Predictor.from_run(run), wells)
+    predictor = Predictor.from_run(run)  # default options: predict's, whose threshold is the config's
+    probabilities = predict_held_out(predictor, wells)
     probability, truth = _patches(wells, probabilities)
     tuned = tune_threshold(probability, truth, "validation", facts["val_wells"])
     write_threshold(run, tuned)
-    measure_sensitivity(run, wells, probabilities, "the validation wells")
+    measure_sensitivity(run, predictor, wells, probabilities, "the validation wells")
     return tuned
 
 
-def measure_sensitivity(run: str | Path, wells: Sequence[LabelledWell], probabilities: dict[int, np.ndarray],
-                        source: str) -> dict:
-    """:func:`held_out_sensitivity` of ``run``, written to ``RUN/sensitivity.json``."""
-    sensitivity = held_out_sensitivity(run, wells, probabilities, source)
+def measure_sensitivity(run: str | Path, predictor: WellPredictor, wells: Sequence[LabelledWell],
+                        probabilities: dict[int, np.ndarray], source: str) -> dict:
+    """:func:`held_out_sensitivity`, written to ``RUN/sensitivity.json``."""
+    sensitivity = held_out_sensitivity(predictor, wells, probabilities, source)
     write_sensitivity(run, sensitivity)
     return sensitivity
 
 
-def held_out_sensitivity(run: str | Path, wells: Sequence[LabelledWell], probabilities: dict[int, np.ndarray],
-                         source: str) -> dict:
-    """How faint a groove ``run`` finds on held-out ``wells`` (their probabilities given).
+def held_out_sensitivity(predictor: WellPredictor, wells: Sequence[LabelledWell],
+                         probabilities: dict[int, np.ndarray], source: str) -> dict:
+    """How faint a groove ``predictor``'s masks find on held-out ``wells`` (their probabilities given).
 
-    The masks are the ones ``corroseg predict`` makes by default (its threshold and post-processing).
+    ``predictor`` (loaded with resolved options) makes the masks from the probabilities as
+    ``corroseg predict`` would with those options, which the result records.
     """
-    predictor = load_predictor([run])
     records = [defect_records(w.image, w.mask, predictor.segment_well(w.image, probabilities[w.well]), w.learn)
                for w in wells]
     options = predictor.options
@@ -226,7 +229,8 @@ def cross_validate(
     oof = {w.well: read_oof(out, w.well) for w in every}
     probability, truth = _patches(every, oof)
     write_threshold(out, tune_threshold(probability, truth, "out-of-fold", [w.well for w in every]))
-    measure_sensitivity(out, every, oof, "the out-of-fold predictions")
+    # each well's probability is its own fold's (out-of-fold), masked as the folds' ensemble masks
+    measure_sensitivity(out, load_predictor([out]), every, oof, "the out-of-fold predictions (each fold alone)")
     summary = json.loads(RunDir(out).folds_file.read_text())
     ious = [f["iou"] for f in per_fold]
     summary.update(per_fold=per_fold, oof_iou_mean=float(np.mean(ious)), oof_iou_std=float(np.std(ious)))

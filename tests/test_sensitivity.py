@@ -95,7 +95,7 @@ def test_a_well_gets_the_depths_its_texture_allows():
     assert figures["depth_found_most_in"] == pytest.approx(0.018)
     said = describe_well(figures)
     assert "0.012 in deep (median) are found half of the time, 0.018 in nine times in ten" in said
-    assert "40 synthetic grooves of the validation wells (grooves: 36 rows or longer)" in said
+    assert "(measured on 40 synthetic grooves (36 rows or longer) of the validation wells)" in said
     assert faintest_found(None, 0.015) == {"texture_std_in": 0.015, "measured_on": None}
     assert describe_well(faintest_found(None, 0.015)) == ("casing texture 0.015 in; how faint a groove is found: "
                                                           "not measured for these runs and options")

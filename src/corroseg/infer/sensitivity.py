@@ -199,8 +199,9 @@ def faintest_found(sensitivity: dict | None, texture_in: float) -> dict:
     figures = {"texture_std_in": texture_in, "measured_on": None}
     if sensitivity is None:
         return figures
-    figures["measured_on"] = (f"{sensitivity.get('grooves', 0)} synthetic grooves of {sensitivity.get('source', '?')} "
-                              f"(grooves: {sensitivity.get('groove_rows', GROOVE_ROWS)} rows or longer)")
+    figures["measured_on"] = (f"{sensitivity.get('grooves', 0)} synthetic grooves "
+                              f"({sensitivity.get('groove_rows', GROOVE_ROWS)} rows or longer) of "
+                              f"{sensitivity.get('source', '?')}")
     if not (np.isfinite(texture_in) and texture_in > 0):
         return figures
     for key, name in (("contrast_50", "depth_found_half_in"), ("contrast_90", "depth_found_most_in")):

@@ -90,7 +90,8 @@ def markdown(runs: list[dict], real: dict[int, dict] | None) -> str:
                      "9 in 10 at"], rows, right=set(range(1, 7)))
     if real:
         rows = [[str(w), f["kind"], _f(f["texture_std_in"], ".4f"), _f(f.get("depth_found_half_in"), ".4f"),
-                 _f(f.get("depth_found_most_in"), ".4f"), f"{100 * f['flagged_share']:.1f}%", str(f["flagged_stretches"]),
+                 _f(f.get("depth_found_most_in"), ".4f"), f"{100 * f['flagged_share']:.1f}%",
+                 str(f["flagged_stretches"]),
                  _f(f["flagged_median_contrast"], ".2f"), _f(f["flagged_median_depth_in"], ".4f")]
                 for w, f in sorted(real.items())]
         text += "\n\n" + md_table(["well", "kind", "texture (in)", "found half the time (in)", "nine in ten (in)",

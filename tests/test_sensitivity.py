@@ -99,7 +99,8 @@ def test_a_well_gets_the_depths_its_texture_allows():
     assert faintest_found(None, 0.015) == {"texture_std_in": 0.015, "measured_on": None}
     assert describe_well(faintest_found(None, 0.015)) == ("casing texture 0.015 in; how faint a groove is found: "
                                                           "not measured for these runs and options")
-    assert "no figure from 3 synthetic grooves" in describe_well(faintest_found({"grooves": 3, "contrast_50": None}, 0.015))
+    unfit = faintest_found({"grooves": 3, "contrast_50": None}, 0.015)
+    assert "no figure from 3 synthetic grooves" in describe_well(unfit)
     for texture in (float("nan"), 0.0):  # no reading, or a flat (quantised) log: no depth in inches
         figures = faintest_found(sensitivity, texture)
         assert "depth_found_half_in" not in figures and "not measurable" in describe_well(figures)

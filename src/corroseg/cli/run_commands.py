@@ -227,7 +227,7 @@ def evaluate(
     if "sensitivity" in result:
         from corroseg.infer.sensitivity import describe
 
-        console.print(describe(result["sensitivity"]))
+        console.print(f"faint grooves: {describe(result['sensitivity'])}", highlight=False)
     if "false_alarm" in result:
         fa = result["false_alarm"]
         console.print(f"false alarms on {escape(str(fa['source']))} wells {fa['wells']}: {fa['rate']:.3%} of "
@@ -421,9 +421,10 @@ def demo(
         fa = summary["real_false_alarms"]
         console.print(f"real wells {fa['wells']} (no corrosion): [bold]{fa['rate']:.3%}[/] of valid pixels "
                       "flagged as corrosion (false alarms)")
-    console.print(f"faint grooves, on the test wells: {describe(summary['sensitivity']['test'])}", highlight=False)
-    for picture, figures in zip(summary["pictures"], summary["picture_sensitivity"]):
-        console.print(f"picture: {escape(picture)} ({describe_well(figures)})", highlight=False)
+    console.print(f"faint grooves: {describe(summary['sensitivity']['test'])}", highlight=False)
+    for picture, figures in zip(summary["pictures"], summary["picture_figures"]):
+        console.print(f"picture: {escape(picture)} ({figures['corroded_fraction']:.1%} of valid pixels flagged; "
+                      f"{describe_well(figures['sensitivity'])})", highlight=False)
     log = summary["log"]
     console.print(f"casing log: {escape(log['log'])} imported as {escape(log['well'])}, then predicted:")
     _print_answer(log)

@@ -238,17 +238,17 @@ def read_sensitivity(run: str | Path) -> dict | None:
 
 
 def describe(sensitivity: dict | None) -> str:
-    """A model's sensitivity in one sentence (what ``evaluate`` and ``report`` say)."""
+    """A model's sensitivity as one clause, after "faint grooves: " (``evaluate``, ``demo``, the report)."""
     if sensitivity is None:
-        return "sensitivity to faint grooves: not measured for this run with these prediction options"
+        return "not measured for this run with these prediction options"
+    grooves = f"{sensitivity.get('grooves', 0)} grooves ({sensitivity.get('groove_rows', GROOVE_ROWS)} rows or longer)"
     if sensitivity.get("contrast_50") is None:
-        return (f"sensitivity to faint grooves: {sensitivity.get('grooves', 0)} grooves on {sensitivity.get('source')} "
-                "do not support a figure (too few, or all found or all missed)")
+        return (f"{grooves} of {sensitivity.get('source')} do not support a figure "
+                "(too few, or all found, or none, or no rise with depth)")
     most = sensitivity.get("contrast_90")
-    return (f"grooves are found half of the time from {sensitivity['contrast_50']:.2f} times the casing's texture "
-            f"deep, nine times in ten from {'n/a' if most is None else f'{most:.2f} times'} "
-            f"({sensitivity['grooves']} grooves of {sensitivity.get('source')}; texture: robust std of the well's "
-            "deviations)")
+    return (f"half are found from {sensitivity['contrast_50']:.2f} times the casing's texture deep, nine in ten "
+            f"from {'n/a' if most is None else f'{most:.2f} times'} ({grooves} of {sensitivity.get('source')}; "
+            "depth: median, against the casing around; texture: robust std of the well's deviations)")
 
 
 def describe_well(figures: dict) -> str:

@@ -38,10 +38,10 @@ def found_by_contrast_figure(sensitivity: dict) -> Figure:
 def sensitivity_section(scored: ScoredSplit, measured: dict | None) -> Section:
     """Grooves of the scored wells found by contrast (table and bars); the run's own measurement beside it."""
     sensitivity = split_sensitivity(scored)
-    text = (f"<p>On {_esc(scored.description)}: {_esc(describe(sensitivity))}. A groove's contrast is its depth "
-            "(the casing around it minus the groove, median) over its well's texture (robust standard "
-            "deviation of the deviations, in). Predicting a well, <code>corroseg predict</code> turns the "
-            "run's own figure into inches for that well's texture.</p>"
+    text = (f"<p>Faint grooves on {_esc(scored.description)}: {_esc(describe(sensitivity))}. "
+            "A groove's contrast is its depth (the casing around it minus the groove, median) over its "
+            "well's texture (robust standard deviation of the deviations, in). Predicting a well, "
+            "<code>corroseg predict</code> turns the run's own figure into inches for that well's texture.</p>"
             f"<p>The run's own figure ({'sensitivity.json' if measured else 'none for these options'}): "
             f"{_esc(describe(measured))}.</p>")
     if not sensitivity["table"]:

@@ -184,5 +184,5 @@ def test_on_a_scored_split_the_truth_finds_every_groove_and_nothing_finds_none(t
 def test_evaluate_reports_it(tiny_run, synth_data):
     result = invoke("evaluate", tiny_run, synth_data, "--json")
     assert result.exit_code == 0, result.output
-    figures = json.loads(result.output)["sensitivity"]
+    figures = json.loads(result.stdout)["sensitivity"]
     assert figures["source"] == "the test wells" and figures["grooves"] >= 0

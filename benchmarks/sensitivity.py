@@ -30,6 +30,7 @@ import numpy as np
 from corroseg.atomic import write_json
 from corroseg.data.challenge import read_images
 from corroseg.data.corruption import corrupted_pixels
+from corroseg.data.labelled import is_synthetic
 from corroseg.data.wells import well_from_patches
 from corroseg.infer.ensemble import load_predictor
 from corroseg.infer.evaluate import score_split, split_sensitivity
@@ -47,7 +48,8 @@ def run_figures(run: Path, data: Path) -> dict:
     facts = json.loads((run / "data.json").read_text())
     wells = held_out_wells(data, read_config(run / "config.yaml"), facts["val_wells"])
     predictor = load_predictor([run])
-    validation = held_out_sensitivity(predictor, wells, predict_held_out(predictor, wells), "the validation wells")
+    validation = held_out_sensitivity(predictor, wells, predict_held_out(predictor, wells), "the validation wells",
+                                      is_synthetic(data))
     test = split_sensitivity(score_split(predictor, data, "test"))
     return {"run": str(run), "data": str(data), "validation": validation, "test": test}
 

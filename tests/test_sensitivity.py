@@ -79,11 +79,15 @@ def test_summary_finds_where_half_the_grooves_are_found():
     first, last = summary["table"][0], summary["table"][-1]
     assert first["contrast_from"] is None and first["found"] == 0.0 and last["found"] == 1.0
     json.dumps(summary, allow_nan=False)  # written as JSON beside the run
+    assert summary["faintest_contrast"] == pytest.approx(0.2)
+    said = describe(summary)
+    assert said.startswith(f"half of the grooves are found from a depth of {summary['contrast_50']:.2f} times")
+    assert "57 grooves of 36 rows or longer on wells" in said
 
 
 def test_no_figure_when_grooves_cannot_support_one():
     everything = summarise(_records(np.linspace(0.5, 3, 20), np.ones(20)))
-    assert everything["contrast_50"] is None and "do not support a figure" in describe(everything)
+    assert everything["contrast_50"] is None and "no figure" in describe(everything)
     assert summarise(_records([1.0, 2.0], [0.0, 1.0]))["contrast_50"] is None  # too few
     assert summarise(merge_records([]))["grooves"] == 0
 
@@ -95,7 +99,12 @@ def test_a_well_gets_the_depths_its_texture_allows():
     assert figures["depth_found_most_in"] == pytest.approx(0.018)
     said = describe_well(figures)
     assert "0.012 in deep (median) are found half of the time, 0.018 in nine times in ten" in said
-    assert "(measured on 40 synthetic grooves (36 rows or longer) of the validation wells)" in said
+    assert "(measured on 40 synthetic grooves of 36 rows or longer on the validation wells)" in said
+    assert "shallower ones are missed more often than not" in said
+    real = faintest_found({**sensitivity, "synthetic": False}, 0.015)  # a run trained on labelled real wells
+    assert "40 labelled grooves" in describe_well(real)
+    only_most = faintest_found({**sensitivity, "contrast_50": None}, 0.015)  # even the faintest seen were found
+    assert "grooves about 0.018 in deep (median) are found nine times in ten" in describe_well(only_most)
     assert faintest_found(None, 0.015) == {"texture_std_in": 0.015, "measured_on": None}
     assert describe_well(faintest_found(None, 0.015)) == ("casing texture 0.015 in; how faint a groove is found: "
                                                           "not measured for these runs and options")
@@ -143,7 +152,7 @@ def test_a_sensitivity_holds_only_for_the_options_it_was_measured_with():
 
 def test_training_measures_it_and_predict_states_it(tiny_run, synth_data, tmp_path):
     measured = read_sensitivity(tiny_run)
-    assert measured is not None and measured["source"] == "the validation wells"
+    assert measured is not None and measured["source"] == "the validation wells" and measured["synthetic"] is True
     assert measured["mask_options"]["threshold"] == load_predictor([tiny_run]).threshold  # predict's default masks
     assert measured["wells"] == json.loads((tiny_run / "data.json").read_text())["val_wells"]
     assert load_predictor([tiny_run]).sensitivity == measured

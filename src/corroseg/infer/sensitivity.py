@@ -156,6 +156,7 @@ def summarise(records: dict[str, np.ndarray], source: str = "") -> dict:
     observed = np.clip(contrast[groove], 0.05, None)
     fit = _logistic_fit(np.log(observed), found[groove])
     return {"grooves": int(groove.sum()), "groove_rows": GROOVE_ROWS, "found_share_rule": FOUND_SHARE,
+            "faintest_contrast": float(observed.min()) if len(observed) else None,
             "table": table, "contrast_50": _contrast_at(fit, 0.5, observed),
             "contrast_90": _contrast_at(fit, 0.9, observed),
             "short_defects": {"defects": int(short.sum()),
@@ -199,8 +200,9 @@ def faintest_found(sensitivity: dict | None, texture_in: float) -> dict:
     figures = {"texture_std_in": texture_in, "measured_on": None}
     if sensitivity is None:
         return figures
-    figures["measured_on"] = (f"{sensitivity.get('grooves', 0)} synthetic grooves "
-                              f"({sensitivity.get('groove_rows', GROOVE_ROWS)} rows or longer) of "
+    kind = "synthetic grooves" if sensitivity.get("synthetic", True) else "labelled grooves"
+    figures["measured_on"] = (f"{sensitivity.get('grooves', 0)} {kind} of "
+                              f"{sensitivity.get('groove_rows', GROOVE_ROWS)} rows or longer on "
                               f"{sensitivity.get('source', '?')}")
     if not (np.isfinite(texture_in) and texture_in > 0):
         return figures
@@ -241,14 +243,18 @@ def describe(sensitivity: dict | None) -> str:
     """A model's sensitivity as one clause, after "faint grooves: " (``evaluate``, ``demo``, the report)."""
     if sensitivity is None:
         return "not measured for this run with these prediction options"
-    grooves = f"{sensitivity.get('grooves', 0)} grooves ({sensitivity.get('groove_rows', GROOVE_ROWS)} rows or longer)"
-    if sensitivity.get("contrast_50") is None:
-        return (f"{grooves} of {sensitivity.get('source')} do not support a figure "
-                "(too few, or all found, or none, or no rise with depth)")
-    most = sensitivity.get("contrast_90")
-    return (f"half are found from {sensitivity['contrast_50']:.2f} times the casing's texture deep, nine in ten "
-            f"from {'n/a' if most is None else f'{most:.2f} times'} ({grooves} of {sensitivity.get('source')}; "
-            "depth: median, against the casing around; texture: robust std of the well's deviations)")
+    grooves = (f"{sensitivity.get('grooves', 0)} grooves of {sensitivity.get('groove_rows', GROOVE_ROWS)} rows or "
+               f"longer on {sensitivity.get('source')}")
+    half, most = sensitivity.get("contrast_50"), sensitivity.get("contrast_90")
+    if half is None and most is None:
+        return f"{grooves}: no figure (too few, or all found, or none, or no rise with depth)"
+    said = ([f"half of the grooves are found from a depth of {half:.2f} times the casing's texture"] if half is not None
+            else [f"half or more are found at every depth seen, from {sensitivity.get('faintest_contrast', 0):.2f} "
+                  "times the casing's texture"])
+    if most is not None:
+        said.append(f"nine in ten from {most:.2f} times")
+    return ", ".join(said) + (f" ({grooves}; depth: median, against the casing around; texture: robust std "
+                              "of the well's deviations)")
 
 
 def describe_well(figures: dict) -> str:
@@ -259,12 +265,16 @@ def describe_well(figures: dict) -> str:
     text = f"casing texture {texture:.3f} in"
     if figures.get("measured_on") is None:
         return text + "; how faint a groove is found: not measured for these runs and options"
-    if "depth_found_half_in" not in figures:
+    half, most = figures.get("depth_found_half_in"), figures.get("depth_found_most_in")
+    if half is None and most is None:
         return text + f"; how faint a groove is found: no figure from {figures['measured_on']}"
-    most = figures.get("depth_found_most_in")
-    return (text + f": grooves about {figures['depth_found_half_in']:.3f} in deep (median) are found half of the time"
-            + ("" if most is None else f", {most:.3f} in nine times in ten")
-            + f"; fainter ones are mostly missed (measured on {figures['measured_on']})")
+    said = [f"grooves about {half:.3f} in deep (median) are found half of the time"] if half is not None else []
+    if most is not None:
+        said.append(f"{most:.3f} in nine times in ten" if said else f"grooves about {most:.3f} in deep (median) "
+                    "are found nine times in ten")
+    if half is not None:
+        said[-1] += "; shallower ones are missed more often than not"
+    return f"{text}: {', '.join(said)} (measured on {figures['measured_on']})"
 
 
 def mask_options(threshold: float, tta: bool, random_walker: bool) -> dict:

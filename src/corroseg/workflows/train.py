@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from corroseg.atomic import atomic_path, write_json
-from corroseg.data.labelled import LabelledWell, default_excluded_wells, load_labelled_wells, require_learnable
+from corroseg.data.labelled import (LabelledWell, default_excluded_wells, is_synthetic, load_labelled_wells,
+                                   require_learnable)
 from corroseg.errors import CorrosegInputError, CorrosegUserError
 from corroseg.guard import output_lock, refuse_overwriting_inputs
 from corroseg.infer.bundle import Predictor, WellPredictor
@@ -74,35 +75,38 @@ def tune_run(run: str | Path, data: str | Path | None = None) -> dict:
     run = Path(run)
     facts = json.loads((run / DATA).read_text())
     cfg = read_config(run / CONFIG)
-    wells = held_out_wells(data or facts["data"], cfg, facts["val_wells"])
+    data = data or facts["data"]
+    wells = held_out_wells(data, cfg, facts["val_wells"])
     predictor = Predictor.from_run(run)  # default options: predict's, whose threshold is the config's
     probabilities = predict_held_out(predictor, wells)
     probability, truth = _patches(wells, probabilities)
     tuned = tune_threshold(probability, truth, "validation", facts["val_wells"])
     write_threshold(run, tuned)
-    measure_sensitivity(run, predictor, wells, probabilities, "the validation wells")
+    measure_sensitivity(run, predictor, wells, probabilities, "the validation wells", is_synthetic(data))
     return tuned
 
 
 def measure_sensitivity(run: str | Path, predictor: WellPredictor, wells: Sequence[LabelledWell],
-                        probabilities: dict[int, np.ndarray], source: str) -> dict:
+                        probabilities: dict[int, np.ndarray], source: str, synthetic: bool) -> dict:
     """:func:`held_out_sensitivity`, written to ``RUN/sensitivity.json``."""
-    sensitivity = held_out_sensitivity(predictor, wells, probabilities, source)
+    sensitivity = held_out_sensitivity(predictor, wells, probabilities, source, synthetic)
     write_sensitivity(run, sensitivity)
     return sensitivity
 
 
 def held_out_sensitivity(predictor: WellPredictor, wells: Sequence[LabelledWell],
-                         probabilities: dict[int, np.ndarray], source: str) -> dict:
+                         probabilities: dict[int, np.ndarray], source: str, synthetic: bool) -> dict:
     """How faint a groove ``predictor``'s masks find on held-out ``wells`` (their probabilities given).
 
     ``predictor`` (loaded with resolved options) makes the masks from the probabilities as
-    ``corroseg predict`` would with those options, which the result records.
+    ``corroseg predict`` would with those options, which the result records; ``synthetic``
+    says whether the wells' grooves are synthetic (``corroseg synth``) or labelled by people.
     """
     records = [defect_records(w.image, w.mask, predictor.segment_well(w.image, probabilities[w.well]), w.learn)
                for w in wells]
     options = predictor.options
     sensitivity = {**summarise(merge_records(records), source), "wells": sorted(int(w.well) for w in wells),
+                   "synthetic": bool(synthetic),
                    "mask_options": mask_options(options.threshold, options.tta, options.random_walker)}
     return sensitivity
 
@@ -230,7 +234,8 @@ def cross_validate(
     probability, truth = _patches(every, oof)
     write_threshold(out, tune_threshold(probability, truth, "out-of-fold", [w.well for w in every]))
     # each well's probability is its own fold's (out-of-fold), masked as the folds' ensemble masks
-    measure_sensitivity(out, load_predictor([out]), every, oof, "the out-of-fold predictions (each fold alone)")
+    measure_sensitivity(out, load_predictor([out]), every, oof, "the out-of-fold predictions (each fold alone)",
+                        is_synthetic(data))
     summary = json.loads(RunDir(out).folds_file.read_text())
     ious = [f["iou"] for f in per_fold]
     summary.update(per_fold=per_fold, oof_iou_mean=float(np.mean(ious)), oof_iou_std=float(np.std(ious)))

@@ -33,7 +33,7 @@ from corroseg.data.corruption import corrupted_pixels
 from corroseg.data.labelled import is_synthetic
 from corroseg.data.wells import well_from_patches
 from corroseg.infer.ensemble import load_predictor
-from corroseg.infer.evaluate import score_split, split_sensitivity
+from corroseg.infer.evaluate import score_split
 from corroseg.infer.real_wells import DEFECT_KINDS
 from corroseg.infer.sensitivity import GROOVE_ROWS, defect_records, faintest_found, texture_std_in
 from corroseg.train.config import read_config
@@ -50,7 +50,7 @@ def run_figures(run: Path, data: Path) -> dict:
     predictor = load_predictor([run])
     validation = held_out_sensitivity(predictor, wells, predict_held_out(predictor, wells), "the validation wells",
                                       is_synthetic(data))
-    test = split_sensitivity(score_split(predictor, data, "test"))
+    test = score_split(predictor, data, "test").sensitivity
     return {"run": str(run), "data": str(data), "validation": validation, "test": test}
 
 

@@ -46,7 +46,8 @@ DERIVED_RUN_FILES = ("model.onnx", "report.html")
 
 KNOWN = {
     "run": RUN_FILES + DERIVED_RUN_FILES,
-    "folds": ("config.yaml", "folds.json", "threshold.json", "sensitivity.json", "oof", "oof/well_*.npz", "fold_*") + DERIVED_RUN_FILES,
+    "folds": ("config.yaml", "folds.json", "threshold.json", "sensitivity.json", "oof", "oof/well_*.npz", "fold_*")
+    + DERIVED_RUN_FILES,
     "dataset": ("synth.json", "x_train", "x_train/*.npy", "x_test", "x_test/*.npy", "y_train.csv", "y_test.csv",
                 "wells", "wells/*.npz", "logs", "logs/*.dlis", "logs/*.las"),
     "demo": ("synthetic", "run", "predictions", "predictions/*.npz", "predictions/*.png", "predictions/*.json",

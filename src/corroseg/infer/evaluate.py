@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,12 @@ class ScoredSplit:
     figures: dict  # :func:`score` of the labelled patches, plus split, labels and threshold
     wells: list[int] | None = None  # the wells scored when not the whole split
     kinds: dict[int, str] | None = None  # synthetic defect kind of each well (:func:`synthetic_kinds`)
+    widths: WidthOverride | None = None  # the width overrides the wells were rebuilt with
+
+    @cached_property
+    def sensitivity(self) -> dict:
+        """:func:`split_sensitivity` of this prediction, measured once (``evaluate``, the demo, the report)."""
+        return split_sensitivity(self)
 
     @property
     def description(self) -> str:
@@ -134,17 +141,17 @@ def score_split(predictor: WellPredictor, data: str | Path, split: str = "test",
     figures = score(masks[rows], truth, labelled.wells, clean)
     figures.update(split=split, labels=str(label_file), threshold=predictor.threshold)
     return ScoredSplit(Path(data), split, images, probability, masks, rows, truth, figures,
-                       None if wells is None else sorted(int(w) for w in wells), synthetic_kinds(data, split))
+                       None if wells is None else sorted(int(w) for w in wells), synthetic_kinds(data, split), widths)
 
 
 def evaluate(predictor: WellPredictor, data: str | Path, split: str = "test",
              widths: WidthOverride | None = None, blank_corrupted: bool = True) -> dict:
-    """The figures of :func:`score_split` (what ``corroseg evaluate`` prints), with :func:`split_sensitivity`."""
+    """The figures of :func:`score_split` (what ``corroseg evaluate`` prints), with its sensitivity."""
     scored = score_split(predictor, data, split, widths=widths, blank_corrupted=blank_corrupted)
-    return {**scored.figures, "sensitivity": split_sensitivity(scored, widths)}
+    return {**scored.figures, "sensitivity": scored.sensitivity}
 
 
-def split_sensitivity(scored: ScoredSplit, widths: WidthOverride | None = None) -> dict:
+def split_sensitivity(scored: ScoredSplit) -> dict:
     """How faint a groove the model found on a scored split (:mod:`corroseg.infer.sensitivity`).
 
     The truth is the split's labelled wells as training loads them: the physical masks of a
@@ -152,11 +159,11 @@ def split_sensitivity(scored: ScoredSplit, widths: WidthOverride | None = None) 
     groove), else the label CSV. Pixels of patches holding a corrupted pixel (empty masks by
     the challenge convention) and of unlabelled patches count neither way.
     """
-    wells = [w for w in load_labelled_wells(scored.data, scored.split, widths=widths)
+    wells = [w for w in load_labelled_wells(scored.data, scored.split, widths=scored.widths)
              if scored.wells is None or w.well in scored.wells]
     records = []
     for well in wells:
-        mask = well_from_patches(scored.images, well.well, widths).assemble(scored.masks)
+        mask = well_from_patches(scored.images, well.well, scored.widths).assemble(scored.masks)
         records.append(defect_records(well.image, well.mask, mask, well.learn & ~corrupted_patch_pixels(well.image)))
     return summarise(merge_records(records), f"the {scored.split} wells")
 

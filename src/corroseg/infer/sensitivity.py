@@ -97,7 +97,7 @@ def defect_records(image: np.ndarray, truth: np.ndarray, mask: np.ndarray,
     truth = np.asarray(truth, dtype=bool)
     casing = valid & (np.abs(np.where(valid, image, 0.0)) < COLLAR_IN)  # around a defect: no collar or spike
     texture = texture_std_in(image, valid & ~truth)
-    labels, count = ndimage.label(truth, structure=np.ones((3, 3), dtype=bool))
+    labels, _ = ndimage.label(truth, structure=np.ones((3, 3), dtype=bool))
     records: dict[str, list] = {key: [] for key in RECORD_KEYS}
     pad = RING_PX + 1
     for index, box in enumerate(ndimage.find_objects(labels), start=1):

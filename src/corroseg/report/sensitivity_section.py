@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from corroseg.infer.evaluate import ScoredSplit, split_sensitivity
+from corroseg.infer.evaluate import ScoredSplit
 from corroseg.infer.sensitivity import describe
 from corroseg.report.markup import Section, _esc, _fmt, _img, _pct, _table
 
@@ -37,7 +37,7 @@ def found_by_contrast_figure(sensitivity: dict) -> Figure:
 
 def sensitivity_section(scored: ScoredSplit, measured: dict | None) -> Section:
     """Grooves of the scored wells found by contrast (table and bars); the run's own measurement beside it."""
-    sensitivity = split_sensitivity(scored)
+    sensitivity = scored.sensitivity
     text = (f"<p>Faint grooves on {_esc(scored.description)}: {_esc(describe(sensitivity))}. "
             "A groove's contrast is its depth (the casing around it minus the groove, median) over its "
             "well's texture (robust standard deviation of the deviations, in). Predicting a well, "

@@ -17,7 +17,7 @@ from corroseg.data.wells import Well, load_well
 from corroseg.errors import CorrosegInputError
 from corroseg.guard import check_replaceable, mark, output_lock
 from corroseg.infer.ensemble import load_predictor
-from corroseg.infer.evaluate import false_alarm_figures, score_split, split_sensitivity
+from corroseg.infer.evaluate import false_alarm_figures, score_split
 from corroseg.infer.options import describe_threshold
 from corroseg.infer.threshold import read_threshold
 from corroseg.report.sections import describe_predictor
@@ -146,7 +146,7 @@ def _run_demo(out: Path, real: str | Path | None, say: Callable[[str], None], pr
         "synthetic_test": {k: scores[k] for k in ("iou", "iou_nonempty", "global_iou", "precision", "recall", "f1",
                                                   "false_alarm_rate", "patches", "clean_patches")},
         "pictures": [],
-        "sensitivity": {"test": split_sensitivity(scored), "validation": predictor.sensitivity},
+        "sensitivity": {"test": scored.sensitivity, "validation": predictor.sensitivity},
         "picture_figures": [],  # beside each picture: the share flagged and how faint a groove is found there
     }
     write_json(out / "evaluation.json", scores)

@@ -105,10 +105,9 @@ def held_out_sensitivity(predictor: WellPredictor, wells: Sequence[LabelledWell]
     records = [defect_records(w.image, w.mask, predictor.segment_well(w.image, probabilities[w.well]), w.learn)
                for w in wells]
     options = predictor.options
-    sensitivity = {**summarise(merge_records(records), source), "wells": sorted(int(w.well) for w in wells),
-                   "synthetic": bool(synthetic),
-                   "mask_options": mask_options(options.threshold, options.tta, options.random_walker)}
-    return sensitivity
+    return {**summarise(merge_records(records), source), "wells": sorted(int(w.well) for w in wells),
+            "synthetic": bool(synthetic),
+            "mask_options": mask_options(options.threshold, options.tta, options.random_walker)}
 
 
 def train(

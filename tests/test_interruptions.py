@@ -233,3 +233,12 @@ def test_train_is_bit_identical_in_deterministic_mode(synth_data, tiny_run, tmp_
     assert again.exit_code == 0, again.output
     assert load_file(str(tmp_path / "again" / "model.safetensors")).keys() == load_file(str(tiny_run / "model.safetensors")).keys()
     assert (tmp_path / "again" / "model.safetensors").read_bytes() == (tiny_run / "model.safetensors").read_bytes()
+
+
+def test_the_interruption_starts_a_line_of_its_own_after_an_unfinished_progress_line(capsys):
+    from corroseg.cli import common
+
+    print("Epoch 1/100 ━━━━ 2/2 train_loss_epoch: 1.565", end="", file=sys.stderr)  # a bar stopped mid-render
+    common._say_interrupted(KeyboardInterrupt("the run keeps its last checkpoint; continue with --resume"))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1] == "interrupted: the run keeps its last checkpoint; continue with --resume"

@@ -137,7 +137,10 @@ def _sigterm_as_interrupt():
 
 def _say_interrupted(exc: KeyboardInterrupt) -> None:
     hint = f": {exc}" if str(exc) else ""
-    err_console.print(f"[red]interrupted[/]{escape(hint)}", highlight=False, soft_wrap=True, emoji=False)
+    # Off a terminal a progress bar stopped mid-render leaves its line open: start the message on a line of its own
+    # (it is what scripts and logs grep for), at the cost of an empty line when the bar had ended its own.
+    fresh_line = "" if err_console.is_terminal else "\n"
+    err_console.print(f"{fresh_line}[red]interrupted[/]{escape(hint)}", highlight=False, soft_wrap=True, emoji=False)
 
 
 def user_errors(command):
